@@ -1,0 +1,96 @@
+# pcache - a page cache in user space.
+#
+#   make                        build/libpcache.{a,so} and build/pcache
+#   make check                  build and run every test (per-test timeout)
+#   make check SANITIZE=address,undefined   or   SANITIZE=thread
+#   make DEBUG=1                -O0, invariant checks on
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+
+SOVERSION := 0
+VERSION   := 0.1.0
+
+comma := ,
+ifeq ($(SANITIZE),)
+BUILD   ?= build
+SANFLAGS :=
+else
+BUILD   ?= build/san-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+
+ifeq ($(DEBUG),1)
+OPT := -O0 -DPCACHE_DEBUG
+else
+OPT := -O2
+endif
+
+CFLAGS  ?=
+CFLAGS  += -std=gnu11 -g $(OPT) -Wall -Wextra -Wno-unused-parameter \
+	   -Wno-sign-compare -fPIC -D_GNU_SOURCE $(SANFLAGS)
+CPPFLAGS += -Iinclude
+LDLIBS  += -lpthread
+LDFLAGS += $(SANFLAGS)
+
+LIB_SRCS := $(wildcard src/base/*.c src/lib/*.c src/mm/*.c src/fs/*.c src/backends/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_SCRIPTS := $(wildcard tests/test_*.sh)
+
+all: $(BUILD)/libpcache.a $(BUILD)/libpcache.so $(BUILD)/pcache
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libpcache.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libpcache.so: $(LIB_OBJS) src/libpcache.map
+	$(CC) -shared -Wl,-soname,libpcache.so.$(SOVERSION) \
+		-Wl,--version-script=src/libpcache.map -Wl,--no-undefined \
+		$(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/pcache: $(TOOL_OBJS) $(BUILD)/libpcache.a
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libpcache.a $(LDLIBS)
+
+# Tests link the static library, so they can reach internals too.
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpcache.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libpcache.a $(LDLIBS)
+
+$(BUILD)/tests/%.o: tests/%.c tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Isrc $(CFLAGS) -MMD -MP -c -o $@ $<
+
+check: all $(TEST_BINS)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/pcache.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(BUILD)/libpcache.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libpcache.so $(DESTDIR)$(LIBDIR)/libpcache.so.$(VERSION)
+	ln -sf libpcache.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpcache.so.$(SOVERSION)
+	ln -sf libpcache.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpcache.so
+	install -m 755 $(BUILD)/pcache $(DESTDIR)$(BINDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    src/pcache.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pcache.pc
+
+clean:
+	rm -rf build
+
+.PHONY: all check install clean
+.SECONDARY:
+
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TEST_BINS:=.d)

@@ -1,0 +1,222 @@
+/*
+ * pcache.h - a page cache in user space.
+ *
+ * pcache caches files in memory pages and writes them back to a pluggable
+ * storage backend.  Its buffered write path follows the Linux kernel's
+ * (generic_perform_write: write_begin -> copy -> write_end, page by page).
+ *
+ * Conventions, for every call below:
+ *  - Errors are returned as negative errno values (-EINVAL, -EBADF, ...).
+ *    No call sets errno and there is no global error state.
+ *  - Calls that move bytes return ssize_t: the bytes moved, or a negative
+ *    errno if none were.  Once some bytes have moved, a later error turns
+ *    into a short count, exactly as read(2) and write(2) behave.
+ *  - Files are named by integer descriptors.  Descriptors are process-wide
+ *    (they work without the cache pointer) and carry a generation, so a
+ *    closed or made-up descriptor gives -EBADF, never a crash, even after
+ *    its slot has been reused.
+ *  - A bad buffer (NULL, unmapped, PROT_NONE) gives -EFAULT, or a short
+ *    count if some bytes were copied first.  It never kills the process
+ *    and never puts zeroes or stale bytes into the cache.
+ *
+ * All calls are thread-safe.
+ */
+#ifndef PCACHE_H
+#define PCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCACHE_VERSION_MAJOR 0
+#define PCACHE_VERSION_MINOR 1
+
+/* An opaque cache: one backend, one memory limit, its own files. */
+struct pcache;
+
+/*
+ * Buffered write strategies (docs/write-path.md).  They differ only in how
+ * bytes get from the caller's buffer into a locked page cache page.
+ */
+enum pcache_write_strategy {
+	PCACHE_WRITE_NAIVE = 0,	/* 2.6.20: copy under the page lock, zero-pad on fault */
+	PCACHE_WRITE_BOUNCE,	/* the 2007 RFC: copy to a temp page, then lock + memcpy */
+	PCACHE_WRITE_BOUNCE_OPT,	/* bounce, skipping the temp copy where safe */
+	PCACHE_WRITE_ATOMIC,	/* 2.6.24: fault in, lock, copy with faults disabled */
+	PCACHE_WRITE_OPTIMISTIC,	/* 6.14: copy with faults disabled, fault in on no progress */
+	PCACHE_WRITE_NR
+};
+
+struct pcache_config {
+	/* Bytes of page cache the cache may hold.  0: PCACHE_DEFAULT_MEM_LIMIT. */
+	uint64_t mem_limit;
+	/* Largest file size; writes beyond give -EFBIG.  0: the default. */
+	uint64_t max_file_size;
+	/* Backend name: "memory" (the default when NULL). */
+	const char *backend;
+	/* Backend argument, e.g. a backing directory; unused by "memory". */
+	const char *backend_arg;
+	/* One of enum pcache_write_strategy. */
+	int write_strategy;
+};
+
+/* Fill *cfg with the defaults (memory backend, bounce strategy). */
+void pcache_config_init(struct pcache_config *cfg);
+
+/*
+ * pcache_create - make a cache.
+ * On success stores the cache in *out and returns 0.
+ * Errors: -EINVAL (cfg or out NULL, unknown strategy, max_file_size not a
+ * multiple of the page size), -ENOENT (unknown backend), -EOPNOTSUPP
+ * (strategy not built yet), -ENOMEM, or the backend's mount error.
+ */
+int pcache_create(const struct pcache_config *cfg, struct pcache **out);
+
+/*
+ * pcache_destroy - write back everything dirty and free the cache.
+ * Errors: -EBUSY if descriptors of this cache are still open (nothing is
+ * freed then); -EINVAL for NULL; a writeback error (-EIO, ...) is
+ * returned after the cache has been freed.
+ */
+int pcache_destroy(struct pcache *pc);
+
+/*
+ * pcache_open - open (and maybe create) the file @name of the backend's
+ * namespace.  @flags: O_RDONLY, O_WRONLY or O_RDWR, plus any of O_CREAT,
+ * O_EXCL, O_TRUNC, O_APPEND, O_SYNC, O_DSYNC, O_DIRECTORY; other flags are
+ * ignored, as open(2) does.  @mode is used only when creating.
+ * The name "" is invalid; "." and "/" name the backend's root directory.
+ * Returns a descriptor >= 0.
+ * Errors: -EINVAL (NULL pc, bad access mode), -EFAULT (NULL name),
+ * -ENOENT, -EEXIST (O_CREAT|O_EXCL on an existing file), -EISDIR (the root
+ * opened for writing), -ENOTDIR (O_DIRECTORY on a file, or a name with a
+ * '/' where the backend has no directories), -ENAMETOOLONG, -EMFILE, -ENOMEM.
+ */
+int pcache_open(struct pcache *pc, const char *name, int flags, mode_t mode);
+
+/*
+ * pcache_close - release a descriptor.  O_SYNC files were synced by each
+ * write; close does not sync.  Errors: -EBADF.
+ */
+int pcache_close(int fd);
+
+/*
+ * Reading.  pcache_pread/pcache_preadv read at @offset and leave the file
+ * position alone; pcache_read/pcache_readv read at the file position and
+ * advance it.  A read at or past end of file returns 0; holes read as
+ * zeroes.
+ * Errors: -EBADF (bad fd or not open for reading), -EISDIR, -EINVAL
+ * (negative offset, more than IOV_MAX segments, a segment whose length is
+ * negative as ssize_t), -EFAULT (bad buffer, nothing read), -EIO (backend).
+ * Totals are capped at MAX_RW_COUNT (INT_MAX rounded down to a page).
+ */
+ssize_t pcache_pread(int fd, void *buf, size_t count, off_t offset);
+ssize_t pcache_preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+ssize_t pcache_read(int fd, void *buf, size_t count);
+ssize_t pcache_readv(int fd, const struct iovec *iov, int iovcnt);
+
+/*
+ * Writing.  Same shapes as reading.  With O_APPEND every write goes to the
+ * end of file, atomically with respect to other writers, whatever @offset
+ * says (as Linux does for pwrite).  With O_SYNC/O_DSYNC the written range
+ * is written back before the call returns.
+ * Returns the bytes written, which are exactly the bytes the file now holds
+ * from this call; a fault in the middle of the source gives a short count.
+ * Errors: -EBADF (bad fd or not open for writing), -EINVAL, -EFAULT (bad
+ * buffer, nothing written), -EFBIG (offset at or past the configured maximum
+ * size or RLIMIT_FSIZE; a write straddling the limit is short instead),
+ * -ENOSPC (the memory limit is full of pages that cannot be evicted),
+ * -ENOMEM, -EIO.
+ */
+ssize_t pcache_pwrite(int fd, const void *buf, size_t count, off_t offset);
+ssize_t pcache_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+ssize_t pcache_write(int fd, const void *buf, size_t count);
+ssize_t pcache_writev(int fd, const struct iovec *iov, int iovcnt);
+
+/*
+ * pcache_lseek - SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE.
+ * Returns the new position.  Errors: -EBADF, -EINVAL (bad whence, or a
+ * resulting position < 0), -EOVERFLOW, -ENXIO (SEEK_DATA/SEEK_HOLE at or
+ * past end of file).
+ */
+off_t pcache_lseek(int fd, off_t offset, int whence);
+
+/*
+ * pcache_ftruncate - set the file size.  Shrinking drops the pages past the
+ * new end and zeroes the tail of the last partial page; growing leaves a
+ * hole that reads as zeroes.
+ * Errors: -EBADF, -EINVAL (negative length, or fd not open for writing, as
+ * ftruncate(2) reports it), -EFBIG (beyond the maximum size), -EIO.
+ */
+int pcache_ftruncate(int fd, off_t length);
+
+/*
+ * pcache_fsync/pcache_fdatasync - write back the file's dirty pages and
+ * sync the backend.  A writeback error is reported once to each open file
+ * that has not seen it yet (errseq semantics).  Errors: -EBADF, -EIO, ...
+ */
+int pcache_fsync(int fd);
+int pcache_fdatasync(int fd);
+
+/* pcache_fstat - st_size, st_mode, st_blocks, st_nlink, times.  Errors: -EBADF, -EFAULT. */
+int pcache_fstat(int fd, struct stat *st);
+
+/*
+ * pcache_unlink - remove @name from the namespace.  Open descriptors keep
+ * working; the data goes with the last close.
+ * Errors: -ENOENT, -EISDIR (the root), -EFAULT, -EINVAL, -ENAMETOOLONG.
+ */
+int pcache_unlink(struct pcache *pc, const char *name);
+
+/*
+ * pcache_list - call @fn once per file in the backend's namespace, in no
+ * particular order.  @fn returns 0 to go on, anything else to stop; that
+ * value is then returned.  Errors: -EINVAL, or the backend's error.
+ */
+typedef int (*pcache_list_fn)(void *arg, const char *name, const struct stat *st);
+int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
+
+struct pcache_strategy_stats {
+	uint64_t writes;	/* write calls served by this strategy */
+	uint64_t bytes;		/* bytes they wrote */
+	uint64_t short_copies;	/* page copies that stopped short on a fault */
+	uint64_t retries;	/* page copies retried after a short copy */
+	uint64_t fallbacks;	/* chunks that fell back to the bounce copy */
+	uint64_t bounce_bytes;	/* bytes that went through a temp page */
+};
+
+struct pcache_stats {
+	uint64_t pages_cached;	/* pages in the cache now */
+	uint64_t pages_dirty;	/* of which dirty */
+	uint64_t pages_writeback;	/* of which under writeback */
+	uint64_t mem_limit_pages;	/* the limit, in pages */
+	uint64_t files_open;	/* open descriptors */
+	uint64_t inodes;	/* files known to the cache */
+	uint64_t bytes_written;	/* bytes accepted by writes */
+	uint64_t bytes_read;	/* bytes returned by reads */
+	uint64_t bytes_copied;	/* bytes moved by the library's copies (both copies of a bounce) */
+	uint64_t read_folio_calls;	/* backend page reads */
+	uint64_t writeback_pages;	/* pages written back */
+	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
+};
+
+/* pcache_stats - a snapshot.  Errors: -EINVAL (NULL). */
+int pcache_stats(struct pcache *pc, struct pcache_stats *st);
+
+/* Strategy names ("naive", "bounce", "bounce-opt", "atomic", "optimistic"). */
+const char *pcache_strategy_name(int strategy);	/* NULL if out of range */
+int pcache_strategy_from_name(const char *name);	/* -EINVAL if unknown */
+
+/* A short text for a negative errno returned by pcache, like strerror(). */
+const char *pcache_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PCACHE_H */

@@ -1,0 +1,56 @@
+/*
+ * compiler.h - the small vocabulary every pcache source file shares:
+ * branch hints, container_of, page geometry, ONCE accessors, WARN_ON_ONCE.
+ * Internal: nothing here is exported from the library.
+ */
+#ifndef PCACHE_COMPILER_H
+#define PCACHE_COMPILER_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+#define min(a, b)	((a) < (b) ? (a) : (b))
+#define max(a, b)	((a) > (b) ? (a) : (b))
+
+/* pcache's page is the machine's base page; checked at pcache_create(). */
+#define PAGE_SHIFT	12
+#define PAGE_SIZE	(1UL << PAGE_SHIFT)
+#define PAGE_MASK	(~(PAGE_SIZE - 1))
+#define offset_in_page(p)	((size_t)(uintptr_t)(p) & ~PAGE_MASK)
+#define PAGE_ALIGN(x)	(((x) + PAGE_SIZE - 1) & PAGE_MASK)
+
+typedef uint64_t pgoff_t;
+typedef int64_t loff_t;
+
+/* Linux caps one read/write at this many bytes (fs/read_write.c). */
+#define MAX_RW_COUNT	((size_t)(0x7fffffff & PAGE_MASK))
+#ifndef UIO_MAXIOV
+#define UIO_MAXIOV	1024
+#endif
+#define UIO_FASTIOV	8
+
+#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* Caller misuse that we survive: complain once per site, carry on. */
+#define WARN_ON_ONCE(cond) ({						\
+	static int __warned;						\
+	int __c = !!(cond);						\
+	if (unlikely(__c) && !__atomic_exchange_n(&__warned, 1,	\
+						 __ATOMIC_RELAXED))	\
+		fprintf(stderr, "pcache: WARNING at %s:%d: %s\n",	\
+			__FILE__, __LINE__, #cond);			\
+	unlikely(__c);							\
+})
+
+#endif /* PCACHE_COMPILER_H */
