@@ -42,12 +42,14 @@ struct address_space;
 #define PG_dirty	(1u << 3)
 #define PG_writeback	(1u << 4)
 #define PG_error	(1u << 5)
+#define PG_punch	(1u << 6)	/* freed last by a ref holder: punch its memfd range then */
 
 struct page {
 	uint32_t flags;			/* atomic; the futex word */
 	int32_t refcount;		/* atomic */
 	pgoff_t index;			/* offset in the file, in pages */
 	struct address_space *mapping;	/* NULL once truncated away */
+	struct address_space *home;	/* whose memfd holds the bytes; constant */
 	char *addr;			/* the library's mapping of the bytes */
 	struct list_head lru;		/* reclaim list, under the cache's lru lock */
 	void *private;			/* the backend's (e.g. block states) */
@@ -80,6 +82,7 @@ PAGE_FLAG_FNS(Uptodate, PG_uptodate)
 PAGE_FLAG_FNS(Dirty, PG_dirty)
 PAGE_FLAG_FNS(Writeback, PG_writeback)
 PAGE_FLAG_FNS(Error, PG_error)
+PAGE_FLAG_FNS(Punch, PG_punch)
 
 /* Allocate a descriptor (refcount 1, no flags, no mapping). NULL: -ENOMEM. */
 struct page *page_alloc(void);
@@ -91,6 +94,13 @@ static inline void get_page(struct page *page)
 
 /* Drop a reference; the last one frees the descriptor. */
 void put_page(struct page *page);
+
+/*
+ * Drop a reference; if it was the last, free the descriptor without
+ * punching its memory (the caller punches a whole range at once) and
+ * return true.
+ */
+bool put_page_testzero(struct page *page);
 
 static inline int page_count(const struct page *page)
 {

@@ -1,0 +1,78 @@
+/*
+ * errseq.c - see errseq.h for the semantics.
+ *
+ * All updates are compare-and-swap loops on one 32-bit word, so setters
+ * (writeback) and checkers (fsync) need no lock.
+ */
+#include "errseq.h"
+
+#define ERRNO_BITS	12
+#define ERRNO_MASK	((1u << ERRNO_BITS) - 1)
+#define ERRSEQ_SEEN	(1u << ERRNO_BITS)
+#define ERRSEQ_CTR_INC	(1u << (ERRNO_BITS + 1))
+
+errseq_t errseq_set(errseq_t *eseq, int err)
+{
+	errseq_t old, new;
+
+	if (err >= 0 || -err > (int)ERRNO_MASK)
+		return __atomic_load_n(eseq, __ATOMIC_ACQUIRE);
+	old = __atomic_load_n(eseq, __ATOMIC_ACQUIRE);
+	for (;;) {
+		new = (old & ~(ERRNO_MASK | ERRSEQ_SEEN)) | (unsigned)-err;
+		/* Only bump the counter if someone saw the previous error. */
+		if (old & ERRSEQ_SEEN)
+			new += ERRSEQ_CTR_INC;
+		if (new == old)
+			return new;
+		if (__atomic_compare_exchange_n(eseq, &old, new, 0,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return new;
+	}
+}
+
+errseq_t errseq_sample(errseq_t *eseq)
+{
+	errseq_t old = __atomic_load_n(eseq, __ATOMIC_ACQUIRE);
+
+	/* An unseen error must be reported to this new observer. */
+	if (!(old & ERRSEQ_SEEN))
+		return 0;
+	return old;
+}
+
+int errseq_check(errseq_t *eseq, errseq_t since)
+{
+	errseq_t cur = __atomic_load_n(eseq, __ATOMIC_ACQUIRE);
+
+	if ((cur | ERRSEQ_SEEN) == (since | ERRSEQ_SEEN))
+		return 0;
+	return -(int)(cur & ERRNO_MASK);
+}
+
+int errseq_check_and_advance(errseq_t *eseq, errseq_t *since)
+{
+	errseq_t old = __atomic_load_n(eseq, __ATOMIC_ACQUIRE), new;
+	int err = 0;
+
+	if (old != *since) {
+		new = old;
+		if (!(old & ERRSEQ_SEEN)) {
+			new = old | ERRSEQ_SEEN;
+			if (!__atomic_compare_exchange_n(eseq, &old, new, 0,
+							 __ATOMIC_ACQ_REL,
+							 __ATOMIC_ACQUIRE)) {
+				/* Raced with a setter: take its value as seen. */
+				new = old | ERRSEQ_SEEN;
+				__atomic_fetch_or(eseq, ERRSEQ_SEEN,
+						  __ATOMIC_ACQ_REL);
+			}
+		}
+		if ((new | ERRSEQ_SEEN) != (*since | ERRSEQ_SEEN) &&
+		    (new & ERRNO_MASK))
+			err = -(int)(new & ERRNO_MASK);
+		*since = new;
+	}
+	return err;
+}

@@ -1,0 +1,674 @@
+/*
+ * api.c - the public calls (include/pcache.h): argument checks, descriptor
+ * lookup, then the VFS layer.  Nothing here touches pages.
+ *
+ * Every call validates what it is given before it trusts it: the cache
+ * pointer against NULL, descriptors through fdget() (generation-checked),
+ * user memory only through the fault-guarded copies.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../base/alloc.h"
+#include "../lib/iov_iter.h"
+#include "../lib/uaccess.h"
+#include "fs.h"
+
+#ifndef PCACHE_DEFAULT_MEM_LIMIT
+#define PCACHE_DEFAULT_MEM_LIMIT	(1ull << 30)	/* 1 GiB */
+#endif
+#ifndef PCACHE_DEFAULT_MAX_FILE_SIZE
+#define PCACHE_DEFAULT_MAX_FILE_SIZE	(1ull << 40)	/* 1 TiB */
+#endif
+#ifndef PCACHE_DEFAULT_STRATEGY
+#define PCACHE_DEFAULT_STRATEGY		PCACHE_WRITE_BOUNCE
+#endif
+#define PCACHE_IHASH_BITS		10
+
+const char *const strategy_names[PCACHE_WRITE_NR] = {
+	[PCACHE_WRITE_NAIVE]		= "naive",
+	[PCACHE_WRITE_BOUNCE]		= "bounce",
+	[PCACHE_WRITE_BOUNCE_OPT]	= "bounce-opt",
+	[PCACHE_WRITE_ATOMIC]		= "atomic",
+	[PCACHE_WRITE_OPTIMISTIC]	= "optimistic",
+};
+
+/* Strategies whose copy loop exists in mm/perform_write.c. */
+static bool strategy_built(int s)
+{
+	return s == PCACHE_WRITE_NAIVE || s == PCACHE_WRITE_BOUNCE;
+}
+
+static const struct super_operations *const backends[] = {
+	&memory_super_ops,
+};
+
+void pcache_config_init(struct pcache_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_limit = PCACHE_DEFAULT_MEM_LIMIT;
+	cfg->max_file_size = PCACHE_DEFAULT_MAX_FILE_SIZE;
+	cfg->backend = "memory";
+	cfg->write_strategy = PCACHE_DEFAULT_STRATEGY;
+}
+
+const char *pcache_strategy_name(int strategy)
+{
+	if (strategy < 0 || strategy >= PCACHE_WRITE_NR)
+		return NULL;
+	return strategy_names[strategy];
+}
+
+int pcache_strategy_from_name(const char *name)
+{
+	int i;
+
+	if (!name)
+		return -EINVAL;
+	for (i = 0; i < PCACHE_WRITE_NR; i++)
+		if (!strcmp(name, strategy_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+const char *pcache_strerror(int err)
+{
+	const char *s = strerrordesc_np(err < 0 ? -err : err);
+
+	return s ? s : "Unknown error";
+}
+
+int pcache_create(const struct pcache_config *cfg, struct pcache **out)
+{
+	const struct super_operations *s_op = NULL;
+	const char *bname;
+	struct pcache *pc;
+	unsigned int i;
+	int err;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	if (sysconf(_SC_PAGESIZE) != (long)PAGE_SIZE)
+		return -EOPNOTSUPP;
+	if (cfg->write_strategy < 0 || cfg->write_strategy >= PCACHE_WRITE_NR)
+		return -EINVAL;
+	if (!strategy_built(cfg->write_strategy))
+		return -EOPNOTSUPP;
+	if (cfg->max_file_size & ~PAGE_MASK ||
+	    cfg->max_file_size > (uint64_t)LLONG_MAX)
+		return -EINVAL;
+	bname = cfg->backend ? cfg->backend : "memory";
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		if (!strcmp(bname, backends[i]->name))
+			s_op = backends[i];
+	if (!s_op)
+		return -ENOENT;
+	err = uaccess_init();
+	if (err)
+		return err;
+
+	pc = kzalloc(sizeof(*pc));
+	if (!pc)
+		return -ENOMEM;
+	pc->cfg = *cfg;
+	pc->cfg.backend = NULL;		/* not ours to keep */
+	pc->cfg.backend_arg = NULL;
+	pc->s_op = s_op;
+	pc->s_maxbytes = (loff_t)(cfg->max_file_size ? cfg->max_file_size :
+				  PCACHE_DEFAULT_MAX_FILE_SIZE);
+	pc->mem_limit_pages = (cfg->mem_limit ? cfg->mem_limit :
+			       PCACHE_DEFAULT_MEM_LIMIT) >> PAGE_SHIFT;
+	pc->ihash_bits = PCACHE_IHASH_BITS;
+	pc->ihash = kzalloc(sizeof(*pc->ihash) << pc->ihash_bits);
+	if (!pc->ihash) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	pthread_mutex_init(&pc->ns_lock, NULL);
+	if (s_op->mount) {
+		err = s_op->mount(pc, cfg->backend_arg);
+		if (err)
+			goto out_free_hash;
+	}
+	*out = pc;
+	return 0;
+
+out_free_hash:
+	pthread_mutex_destroy(&pc->ns_lock);
+	kfree(pc->ihash);
+out_free:
+	kfree(pc);
+	return err;
+}
+
+int pcache_destroy(struct pcache *pc)
+{
+	struct inode *list = NULL, *inode, *next;
+	unsigned int i;
+	int err = 0;
+
+	if (!pc)
+		return -EINVAL;
+	pthread_mutex_lock(&pc->ns_lock);
+	if (__atomic_load_n(&pc->files_open, __ATOMIC_RELAXED)) {
+		pthread_mutex_unlock(&pc->ns_lock);
+		return -EBUSY;
+	}
+	pc->dying = true;
+	/* Take every inode out of the icache; then nobody else can see them. */
+	for (i = 0; i < (1u << pc->ihash_bits); i++) {
+		for (inode = pc->ihash[i]; inode; inode = next) {
+			next = inode->i_hash_next;
+			inode->i_hash_next = list;
+			list = inode;
+		}
+		pc->ihash[i] = NULL;
+	}
+	pthread_mutex_unlock(&pc->ns_lock);
+
+	for (inode = list; inode; inode = next) {
+		int e;
+
+		next = inode->i_hash_next;
+		e = filemap_write_and_wait_range(&inode->i_data, 0, LLONG_MAX);
+		if (!e && pc->s_op->sync)
+			e = pc->s_op->sync(inode, 0);
+		if (!e)
+			e = errseq_check(&inode->i_data.wb_err, 0);
+		if (e && !err)
+			err = e;
+		inode->i_hash_next = NULL;
+		kfree(inode->i_name);
+		inode->i_name = NULL;
+		inode->i_nlink = 0;
+		iput(inode);
+	}
+	if (pc->s_op->unmount)
+		pc->s_op->unmount(pc);
+	pthread_mutex_destroy(&pc->ns_lock);
+	kfree(pc->ihash);
+	kfree(pc);
+	return err;
+}
+
+/* Check a name from the caller; the root is returned as "". */
+static int check_name(const char **namep)
+{
+	const char *name = *namep;
+	size_t len;
+
+	if (!name)
+		return -EFAULT;
+	if (!*name)
+		return -ENOENT;
+	while (*name == '/')
+		name++;
+	if (!strcmp(name, "."))
+		name = "";
+	len = strnlen(name, NAME_MAX + 1);
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	*namep = name;
+	return 0;
+}
+
+static int open_root(struct pcache *pc, int flags)
+{
+	struct file *file;
+	int fd;
+
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT))
+		return -EISDIR;
+	file = fd_alloc(&fd);
+	if (!file)
+		return fd;
+	file->f_sb = pc;
+	file->f_mode = FMODE_READ | FMODE_DIR;
+	file->f_flags = flags;
+	__atomic_add_fetch(&pc->files_open, 1, __ATOMIC_RELAXED);
+	fd_publish(fd);
+	return fd;
+}
+
+/* Find or create the inode for @name and take a reference for a file. */
+static int open_inode(struct pcache *pc, const char *name, int flags,
+		      mode_t mode, struct inode **inodep)
+{
+	struct inode *inode;
+	int err;
+
+	pthread_mutex_lock(&pc->ns_lock);
+	inode = icache_find(pc, name);
+	if (inode) {
+		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
+			err = -EEXIST;
+			goto out_unlock;
+		}
+	} else {
+		inode = inode_alloc(pc, name);
+		if (!inode) {
+			err = -ENOMEM;
+			goto out_unlock;
+		}
+		err = pc->s_op->lookup(pc, name, inode);
+		if (!err && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+			err = -EEXIST;
+		else if (err == -ENOENT && (flags & O_CREAT))
+			err = pc->s_op->create(pc, name, mode, inode);
+		if (!err)
+			err = icache_insert(pc, inode, name);
+		if (err) {
+			inode_free(inode);
+			goto out_unlock;
+		}
+	}
+	if (flags & O_DIRECTORY) {
+		err = -ENOTDIR;
+		goto out_unlock;
+	}
+	iget(inode);
+	*inodep = inode;
+	err = 0;
+out_unlock:
+	pthread_mutex_unlock(&pc->ns_lock);
+	return err;
+}
+
+int pcache_open(struct pcache *pc, const char *name, int flags, mode_t mode)
+{
+	unsigned int fmode;
+	struct inode *inode;
+	struct file *file;
+	int fd, err;
+
+	if (!pc)
+		return -EINVAL;
+	err = check_name(&name);
+	if (err)
+		return err;
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		fmode = FMODE_READ;
+		break;
+	case O_WRONLY:
+		fmode = FMODE_WRITE;
+		break;
+	case O_RDWR:
+		fmode = FMODE_READ | FMODE_WRITE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!*name)
+		return open_root(pc, flags);
+
+	err = open_inode(pc, name, flags, mode, &inode);
+	if (err)
+		return err;
+	file = fd_alloc(&fd);
+	if (!file) {
+		iput(inode);
+		return fd;
+	}
+	file->f_inode = inode;
+	file->f_sb = pc;
+	file->f_mode = fmode;
+	file->f_flags = flags;
+	file->f_strategy = pc->cfg.write_strategy;
+	file->f_wb_err = errseq_sample(&inode->i_data.wb_err);
+	__atomic_add_fetch(&pc->files_open, 1, __ATOMIC_RELAXED);
+	/* Linux truncates on O_TRUNC whatever the access mode. */
+	if (flags & O_TRUNC) {
+		err = vfs_truncate(file, 0);
+		if (err) {
+			file_release(file);
+			fd_discard(fd);
+			return err;
+		}
+	}
+	fd_publish(fd);
+	return fd;
+}
+
+int pcache_close(int fd)
+{
+	return fd_close(fd);
+}
+
+/* Resolve @fd for I/O: a referenced file open with @fmode, or an error. */
+static struct file *fdget_io(int fd, unsigned int fmode, ssize_t *err)
+{
+	struct file *file = fdget(fd);
+
+	if (!file) {
+		*err = -EBADF;
+		return NULL;
+	}
+	if (!(file->f_mode & fmode)) {
+		*err = -EBADF;
+		fdput(file);
+		return NULL;
+	}
+	if (file->f_mode & FMODE_DIR) {
+		*err = -EISDIR;
+		fdput(file);
+		return NULL;
+	}
+	return file;
+}
+
+/* @iter is set up; run the read or write at @pos or at the file position. */
+static ssize_t do_io(struct file *file, struct iov_iter *iter, loff_t pos,
+		     bool use_fpos)
+{
+	ssize_t ret;
+
+	if (use_fpos) {
+		pthread_mutex_lock(&file->f_pos_lock);
+		pos = file->f_pos;
+	}
+	if (iter->data_source) {
+		ret = vfs_write_iter(file, iter, &pos, use_fpos);
+	} else {
+		ret = vfs_read_iter(file, iter, pos);
+		pos += ret > 0 ? ret : 0;
+	}
+	if (use_fpos) {
+		file->f_pos = pos;
+		pthread_mutex_unlock(&file->f_pos_lock);
+	}
+	return ret;
+}
+
+static ssize_t do_rw(int fd, int dir, void *buf, size_t count, off_t offset,
+		     bool use_fpos)
+{
+	unsigned int fmode = dir == ITER_SOURCE ? FMODE_WRITE : FMODE_READ;
+	struct iov_iter iter;
+	struct iovec iov;
+	struct file *file;
+	ssize_t ret;
+
+	file = fdget_io(fd, fmode, &ret);
+	if (!file)
+		return ret;
+	if (!use_fpos && offset < 0) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	ret = import_single_range(dir, buf, count, &iov, &iter);
+	if (ret >= 0)
+		ret = do_io(file, &iter, offset, use_fpos);
+out_put:
+	fdput(file);
+	return ret;
+}
+
+static ssize_t do_rwv(int fd, int dir, const struct iovec *uvec, int iovcnt,
+		      off_t offset, bool use_fpos)
+{
+	unsigned int fmode = dir == ITER_SOURCE ? FMODE_WRITE : FMODE_READ;
+	struct iovec fast[UIO_FASTIOV], *iov = NULL;
+	struct iov_iter iter;
+	struct file *file;
+	ssize_t ret;
+
+	file = fdget_io(fd, fmode, &ret);
+	if (!file)
+		return ret;
+	if (!use_fpos && offset < 0) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	ret = import_iovec(dir, uvec, iovcnt, fast, UIO_FASTIOV, &iov, &iter);
+	if (ret >= 0)
+		ret = do_io(file, &iter, offset, use_fpos);
+	kfree(iov);
+out_put:
+	fdput(file);
+	return ret;
+}
+
+ssize_t pcache_pread(int fd, void *buf, size_t count, off_t offset)
+{
+	return do_rw(fd, ITER_DEST, buf, count, offset, false);
+}
+
+ssize_t pcache_pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	return do_rw(fd, ITER_SOURCE, (void *)buf, count, offset, false);
+}
+
+ssize_t pcache_read(int fd, void *buf, size_t count)
+{
+	return do_rw(fd, ITER_DEST, buf, count, 0, true);
+}
+
+ssize_t pcache_write(int fd, const void *buf, size_t count)
+{
+	return do_rw(fd, ITER_SOURCE, (void *)buf, count, 0, true);
+}
+
+ssize_t pcache_preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return do_rwv(fd, ITER_DEST, iov, iovcnt, offset, false);
+}
+
+ssize_t pcache_pwritev(int fd, const struct iovec *iov, int iovcnt,
+		       off_t offset)
+{
+	return do_rwv(fd, ITER_SOURCE, iov, iovcnt, offset, false);
+}
+
+ssize_t pcache_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	return do_rwv(fd, ITER_DEST, iov, iovcnt, 0, true);
+}
+
+ssize_t pcache_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	return do_rwv(fd, ITER_SOURCE, iov, iovcnt, 0, true);
+}
+
+off_t pcache_lseek(int fd, off_t offset, int whence)
+{
+	struct file *file = fdget(fd);
+	off_t ret;
+
+	if (!file)
+		return -EBADF;
+	ret = vfs_llseek(file, offset, whence);
+	fdput(file);
+	return ret;
+}
+
+int pcache_ftruncate(int fd, off_t length)
+{
+	struct file *file;
+	int err;
+
+	if (length < 0)
+		return -EINVAL;
+	file = fdget(fd);
+	if (!file)
+		return -EBADF;
+	/* ftruncate(2): a descriptor not open for writing is -EINVAL. */
+	if (!(file->f_mode & FMODE_WRITE))
+		err = -EINVAL;
+	else
+		err = vfs_truncate(file, length);
+	fdput(file);
+	return err;
+}
+
+static int do_fsync(int fd, int datasync)
+{
+	struct file *file = fdget(fd);
+	int err = 0;
+
+	if (!file)
+		return -EBADF;
+	if (file->f_inode)
+		err = vfs_fsync_range(file, 0, LLONG_MAX, datasync);
+	fdput(file);
+	return err;
+}
+
+int pcache_fsync(int fd)
+{
+	return do_fsync(fd, 0);
+}
+
+int pcache_fdatasync(int fd)
+{
+	return do_fsync(fd, 1);
+}
+
+int pcache_fstat(int fd, struct stat *st)
+{
+	struct file *file = fdget(fd);
+	struct stat kst;
+	int err = 0;
+
+	if (!file)
+		return -EBADF;
+	if (file->f_inode) {
+		generic_fillattr(file->f_inode, &kst);
+	} else {
+		memset(&kst, 0, sizeof(kst));
+		kst.st_mode = S_IFDIR | 0755;
+		kst.st_nlink = 2;
+		kst.st_blksize = PAGE_SIZE;
+		kst.st_uid = getuid();
+		kst.st_gid = getgid();
+	}
+	if (copy_to_user(st, &kst, sizeof(kst)))
+		err = -EFAULT;
+	fdput(file);
+	return err;
+}
+
+int pcache_unlink(struct pcache *pc, const char *name)
+{
+	struct inode *inode;
+	int err;
+
+	if (!pc)
+		return -EINVAL;
+	err = check_name(&name);
+	if (err)
+		return err;
+	if (!*name)
+		return -EISDIR;
+	pthread_mutex_lock(&pc->ns_lock);
+	inode = icache_find(pc, name);
+	if (!inode && !(pc->s_op->as_flags & AS_UNEVICTABLE)) {
+		/* Not cached: the backend may still have it. */
+		err = pc->s_op->unlink(pc, name);
+	} else if (!inode) {
+		err = -ENOENT;
+	} else {
+		err = pc->s_op->unlink(pc, name);
+		if (!err)
+			icache_remove(pc, inode);
+		else
+			inode = NULL;
+	}
+	pthread_mutex_unlock(&pc->ns_lock);
+	if (inode) {
+		inode_touch(inode, true, false);
+		iput(inode);	/* the icache's reference */
+	}
+	return err;
+}
+
+struct name_list {
+	struct name_entry {
+		char *name;
+		struct stat st;
+	} *v;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_name(void *arg, const char *name, const struct stat *st)
+{
+	struct name_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct name_entry *v = krealloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return l->err = -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].name = kmalloc(strlen(name) + 1);
+	if (!l->v[l->n].name)
+		return l->err = -ENOMEM;
+	strcpy(l->v[l->n].name, name);
+	l->v[l->n].st = *st;
+	l->n++;
+	return 0;
+}
+
+int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg)
+{
+	struct name_list l = { 0 };
+	size_t i;
+	int ret;
+
+	if (!pc || !fn)
+		return -EINVAL;
+	/* Snapshot under the lock, call back without it: @fn may call us. */
+	pthread_mutex_lock(&pc->ns_lock);
+	ret = pc->s_op->list(pc, collect_name, &l);
+	pthread_mutex_unlock(&pc->ns_lock);
+	for (i = 0; !ret && i < l.n; i++)
+		ret = fn(arg, l.v[i].name, &l.v[i].st);
+	for (i = 0; i < l.n; i++)
+		kfree(l.v[i].name);
+	kfree(l.v);
+	return ret;
+}
+
+int pcache_stats(struct pcache *pc, struct pcache_stats *st)
+{
+	unsigned int i;
+
+	if (!pc || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+	st->pages_cached = LOAD(pc->nr_pages);
+	st->pages_dirty = LOAD(pc->nr_dirty);
+	st->pages_writeback = LOAD(pc->nr_writeback);
+	st->mem_limit_pages = pc->mem_limit_pages;
+	st->files_open = LOAD(pc->files_open);
+	pthread_mutex_lock(&pc->ns_lock);
+	st->inodes = pc->nr_inodes;
+	pthread_mutex_unlock(&pc->ns_lock);
+	st->bytes_written = LOAD(pc->stats.bytes_written);
+	st->bytes_read = LOAD(pc->stats.bytes_read);
+	st->bytes_copied = LOAD(pc->stats.bytes_copied);
+	st->read_folio_calls = LOAD(pc->stats.read_folio_calls);
+	st->writeback_pages = LOAD(pc->stats.writeback_pages);
+	for (i = 0; i < PCACHE_WRITE_NR; i++) {
+		struct pcache_strategy_stats *s = &pc->stats.strategy[i];
+
+		st->strategy[i].writes = LOAD(s->writes);
+		st->strategy[i].bytes = LOAD(s->bytes);
+		st->strategy[i].short_copies = LOAD(s->short_copies);
+		st->strategy[i].retries = LOAD(s->retries);
+		st->strategy[i].fallbacks = LOAD(s->fallbacks);
+		st->strategy[i].bounce_bytes = LOAD(s->bounce_bytes);
+	}
+#undef LOAD
+	return 0;
+}

@@ -1,0 +1,217 @@
+/*
+ * fs.h - caches, inodes, open files and the backend ("filesystem") seam.
+ *
+ * A struct pcache is one mounted backend: its namespace (the icache maps
+ * names to inodes), its memory limit and statistics.  An inode is one
+ * cached file; its address_space holds the pages.  A struct file is one
+ * open descriptor.
+ *
+ * Lifetimes (all counts change under the cache's ns_lock, except files'):
+ *  - inode->i_count: one for being linked in the icache (i_nlink > 0) plus
+ *    one per open file.  The last iput() evicts: every page is dropped and
+ *    the memfd closed.
+ *  - file->f_count: one for the descriptor table, one per call in flight
+ *    (fdget/fdput).  The last fput() releases the inode.
+ *
+ * The backend seam is two const tables: super_operations (namespace and
+ * whole-file calls) here, and address_space_operations (pages) in
+ * mm/filemap.h.  A new backend is one new file under src/backends/.
+ */
+#ifndef PCACHE_FS_H
+#define PCACHE_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "pcache.h"
+#include "../base/compiler.h"
+#include "../base/errseq.h"
+#include "../mm/filemap.h"
+
+struct pcache;
+
+struct inode {
+	struct pcache *i_sb;
+	char *i_name;			/* NULL once unlinked (ns_lock) */
+	struct inode *i_hash_next;	/* icache chain (ns_lock) */
+	uint64_t i_ino;
+	mode_t i_mode;
+	unsigned int i_nlink;		/* ns_lock */
+	int i_count;			/* ns_lock */
+
+	loff_t i_size;			/* i_size_read/write; written under i_rwsem */
+	pthread_rwlock_t i_rwsem;	/* exclusive: write, truncate */
+	pthread_mutex_t i_lock;		/* times (leaf) */
+	struct timespec i_atime, i_mtime, i_ctime;
+
+	struct address_space i_data;
+	void *i_private;		/* the backend's */
+};
+
+static inline loff_t i_size_read(const struct inode *inode)
+{
+	return __atomic_load_n(&inode->i_size, __ATOMIC_ACQUIRE);
+}
+
+/* Caller holds i_rwsem exclusive (and for writes, the page lock). */
+static inline void i_size_write(struct inode *inode, loff_t size)
+{
+	__atomic_store_n(&inode->i_size, size, __ATOMIC_RELEASE);
+}
+
+static inline void inode_lock(struct inode *inode)
+{
+	pthread_rwlock_wrlock(&inode->i_rwsem);
+}
+
+static inline void inode_unlock(struct inode *inode)
+{
+	pthread_rwlock_unlock(&inode->i_rwsem);
+}
+
+#define FMODE_READ	(1u << 0)
+#define FMODE_WRITE	(1u << 1)
+#define FMODE_DIR	(1u << 2)	/* the backend's root directory */
+
+struct file {
+	struct inode *f_inode;		/* NULL for the root directory */
+	struct pcache *f_sb;
+	unsigned int f_mode;		/* FMODE_* */
+	int f_flags;			/* open(2) flags */
+	int f_strategy;			/* enum pcache_write_strategy */
+	pthread_mutex_t f_pos_lock;	/* read/write/lseek at f_pos */
+	loff_t f_pos;
+	errseq_t f_wb_err;		/* writeback errors seen so far */
+};
+
+static inline struct address_space *file_mapping(const struct file *file)
+{
+	return &file->f_inode->i_data;
+}
+
+/*
+ * super_operations - the backend's namespace and whole-file calls.
+ * All are called with the cache's ns_lock held unless noted, and may sleep.
+ */
+struct super_operations {
+	const char *name;
+	const struct address_space_operations *a_ops;
+	unsigned int as_flags;		/* AS_* for every mapping */
+
+	/* mount: parse @arg, set pc->s_fs_info.  0 or negative errno. */
+	int (*mount)(struct pcache *pc, const char *arg);
+	void (*unmount)(struct pcache *pc);
+
+	/*
+	 * lookup - @name is not in the icache: does the backend have it?
+	 * Fill i_mode, i_size, i_private and return 0, or -ENOENT.
+	 */
+	int (*lookup)(struct pcache *pc, const char *name, struct inode *inode);
+	/* create - make @name (it does not exist); same filling as lookup. */
+	int (*create)(struct pcache *pc, const char *name, mode_t mode,
+		      struct inode *inode);
+	/* unlink - remove @name (the inode stays cached while open). */
+	int (*unlink)(struct pcache *pc, const char *name);
+	/* list - call @fn for each name; stop and return its non-zero value. */
+	int (*list)(struct pcache *pc, pcache_list_fn fn, void *arg);
+	/*
+	 * setsize - the file is now @size bytes (truncate).  Called with
+	 * i_rwsem held exclusive and without the ns_lock, after the page cache
+	 * has been truncated.
+	 */
+	int (*setsize)(struct inode *inode, loff_t size);
+	/*
+	 * sync - make written-back data durable (fsync/fdatasync).  Called
+	 * without the ns_lock after writepages.  NULL: nothing to do.
+	 */
+	int (*sync)(struct inode *inode, int datasync);
+	/* evict - the inode leaves the cache: free i_private. No ns_lock. */
+	void (*evict)(struct inode *inode);
+};
+
+/* Built-in backends (src/backends/). */
+extern const struct super_operations memory_super_ops;
+
+struct stat_counters {
+	uint64_t bytes_written;
+	uint64_t bytes_read;
+	uint64_t bytes_copied;
+	uint64_t read_folio_calls;
+	uint64_t writeback_pages;
+	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
+};
+
+#define stat_add(pc, field, n) \
+	__atomic_fetch_add(&(pc)->stats.field, (n), __ATOMIC_RELAXED)
+
+struct pcache {
+	struct pcache_config cfg;
+	const struct super_operations *s_op;
+	void *s_fs_info;		/* the backend's */
+	loff_t s_maxbytes;
+	uint64_t mem_limit_pages;
+
+	pthread_mutex_t ns_lock;
+	struct inode **ihash;		/* name -> inode, ns_lock */
+	unsigned int ihash_bits;
+	uint64_t nr_inodes;		/* ns_lock */
+	uint64_t next_ino;		/* ns_lock */
+	uint64_t files_open;		/* atomic */
+	bool dying;			/* ns_lock: destroy has begun */
+
+	uint64_t nr_pages;		/* atomic: pages charged */
+	uint64_t nr_dirty;		/* atomic */
+	uint64_t nr_writeback;		/* atomic */
+
+	struct stat_counters stats;	/* atomics */
+};
+
+/* icache (inode.c).  Caller holds ns_lock. */
+struct inode *icache_find(struct pcache *pc, const char *name);
+int icache_insert(struct pcache *pc, struct inode *inode, const char *name);
+void icache_remove(struct pcache *pc, struct inode *inode);
+int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
+void generic_fillattr(struct inode *inode, struct stat *st);
+
+/* Inodes (inode.c). */
+struct inode *inode_alloc(struct pcache *pc, const char *name);
+void inode_free(struct inode *inode);	/* never published: no pages */
+void iget(struct inode *inode);		/* ns_lock held */
+void iput(struct inode *inode);		/* takes ns_lock */
+void inode_touch(struct inode *inode, bool mtime, bool atime);
+
+/* Memory accounting: charge one page to the cache (0, -ENOSPC). */
+int cache_charge_page(struct pcache *pc);
+void cache_uncharge_page(struct pcache *pc);
+
+/*
+ * Descriptors (file.c).  A struct file lives in a slot of the process-wide
+ * descriptor table and is never freed, only reused with a new generation.
+ *   fd_alloc:   reserve a slot; the caller fills the returned file, then
+ *               fd_publish() makes the descriptor usable, or fd_discard()
+ *               gives the slot back.
+ *   fdget:      a referenced file, or NULL (-EBADF) for a bad or stale fd.
+ *   fd_close:   unpublish; the last fdput() calls file_release().
+ */
+struct file *fd_alloc(int *fdp);	/* NULL: -EMFILE or -ENOMEM in *fdp */
+void fd_publish(int fd);
+void fd_discard(int fd);
+struct file *fdget(int fd);
+void fdput(struct file *file);
+int fd_close(int fd);			/* 0 or -EBADF */
+
+/* Read/write/truncate/sync at the VFS level (read_write.c). */
+ssize_t vfs_write_iter(struct file *file, struct iov_iter *from, loff_t *ppos,
+		       bool use_fpos);
+ssize_t vfs_read_iter(struct file *file, struct iov_iter *to, loff_t pos);
+int vfs_truncate(struct file *file, loff_t length);
+int vfs_fsync_range(struct file *file, loff_t start, loff_t end, int datasync);
+off_t vfs_llseek(struct file *file, off_t offset, int whence);
+void file_release(struct file *file);	/* the last fput */
+
+/* Strategy names (api.c). */
+extern const char *const strategy_names[PCACHE_WRITE_NR];
+
+#endif /* PCACHE_FS_H */

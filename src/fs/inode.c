@@ -1,0 +1,228 @@
+/*
+ * inode.c - inodes and the icache (name -> inode), memory accounting.
+ *
+ * Invariants (ns_lock held):
+ *  1. An inode is in the icache iff i_name != NULL iff i_nlink > 0.
+ *  2. i_count = (linked ? 1 : 0) + open files.  At 0 the inode is evicted:
+ *     it is out of the icache, nobody can find it, so eviction runs
+ *     without the ns_lock.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../base/alloc.h"
+#include "fs.h"
+
+static uint64_t name_hash(const char *name)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	while (*name)
+		h = (h ^ (unsigned char)*name++) * 1099511628211ull;
+	return h;
+}
+
+static struct inode **ihash_slot(struct pcache *pc, const char *name)
+{
+	return &pc->ihash[name_hash(name) & ((1u << pc->ihash_bits) - 1)];
+}
+
+struct inode *icache_find(struct pcache *pc, const char *name)
+{
+	struct inode *inode;
+
+	for (inode = *ihash_slot(pc, name); inode; inode = inode->i_hash_next)
+		if (!strcmp(inode->i_name, name))
+			return inode;
+	return NULL;
+}
+
+/* Double the buckets when the chains get long; ns_lock held. */
+static void ihash_grow(struct pcache *pc)
+{
+	unsigned int old_bits = pc->ihash_bits, i;
+	struct inode **old = pc->ihash, **new;
+
+	new = kzalloc(sizeof(*new) << (old_bits + 1));
+	if (!new)
+		return;		/* longer chains, still correct */
+	pc->ihash = new;
+	pc->ihash_bits = old_bits + 1;
+	for (i = 0; i < (1u << old_bits); i++) {
+		struct inode *inode = old[i], *next;
+
+		for (; inode; inode = next) {
+			struct inode **slot = ihash_slot(pc, inode->i_name);
+
+			next = inode->i_hash_next;
+			inode->i_hash_next = *slot;
+			*slot = inode;
+		}
+	}
+	kfree(old);
+}
+
+int icache_insert(struct pcache *pc, struct inode *inode, const char *name)
+{
+	struct inode **slot;
+
+	if (!inode->i_name) {
+		inode->i_name = kmalloc(strlen(name) + 1);
+		if (!inode->i_name)
+			return -ENOMEM;
+		strcpy(inode->i_name, name);
+	}
+	slot = ihash_slot(pc, inode->i_name);
+	inode->i_hash_next = *slot;
+	*slot = inode;
+	inode->i_nlink = 1;
+	inode->i_count++;
+	if (++pc->nr_inodes > (2ull << pc->ihash_bits))
+		ihash_grow(pc);
+	return 0;
+}
+
+void icache_remove(struct pcache *pc, struct inode *inode)
+{
+	struct inode **p = ihash_slot(pc, inode->i_name);
+
+	while (*p != inode)
+		p = &(*p)->i_hash_next;
+	*p = inode->i_hash_next;
+	inode->i_hash_next = NULL;
+	kfree(inode->i_name);
+	inode->i_name = NULL;
+	inode->i_nlink = 0;
+	pc->nr_inodes--;
+	/* The caller drops the icache's reference with iput(). */
+}
+
+int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg)
+{
+	unsigned int i;
+
+	for (i = 0; i < (1u << pc->ihash_bits); i++) {
+		struct inode *inode;
+
+		for (inode = pc->ihash[i]; inode; inode = inode->i_hash_next) {
+			struct stat st;
+			int ret;
+
+			generic_fillattr(inode, &st);
+			ret = fn(arg, inode->i_name, &st);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+void generic_fillattr(struct inode *inode, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = inode->i_ino;
+	st->st_mode = inode->i_mode;
+	st->st_nlink = inode->i_nlink;
+	st->st_size = i_size_read(inode);
+	st->st_blksize = PAGE_SIZE;
+	pthread_rwlock_rdlock(&inode->i_data.i_pages_lock);
+	st->st_blocks = inode->i_data.nrpages * (PAGE_SIZE / 512);
+	pthread_rwlock_unlock(&inode->i_data.i_pages_lock);
+	pthread_mutex_lock(&inode->i_lock);
+	st->st_atim = inode->i_atime;
+	st->st_mtim = inode->i_mtime;
+	st->st_ctim = inode->i_ctime;
+	pthread_mutex_unlock(&inode->i_lock);
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+}
+
+struct inode *inode_alloc(struct pcache *pc, const char *name)
+{
+	struct inode *inode = kzalloc(sizeof(*inode));
+	struct timespec now;
+
+	if (!inode)
+		return NULL;
+	inode->i_sb = pc;
+	inode->i_ino = ++pc->next_ino;
+	inode->i_mode = S_IFREG | 0644;
+	pthread_rwlock_init(&inode->i_rwsem, NULL);
+	pthread_mutex_init(&inode->i_lock, NULL);
+	clock_gettime(CLOCK_REALTIME, &now);
+	inode->i_atime = inode->i_mtime = inode->i_ctime = now;
+	if (mapping_init(&inode->i_data, inode, pc->s_op->a_ops, name)) {
+		pthread_mutex_destroy(&inode->i_lock);
+		pthread_rwlock_destroy(&inode->i_rwsem);
+		kfree(inode);
+		return NULL;
+	}
+	inode->i_data.flags = pc->s_op->as_flags;
+	return inode;
+}
+
+void inode_free(struct inode *inode)
+{
+	truncate_inode_pages_final(&inode->i_data);
+	mapping_destroy(&inode->i_data);
+	pthread_mutex_destroy(&inode->i_lock);
+	pthread_rwlock_destroy(&inode->i_rwsem);
+	kfree(inode->i_name);
+	kfree(inode);
+}
+
+void iget(struct inode *inode)
+{
+	inode->i_count++;
+}
+
+void iput(struct inode *inode)
+{
+	struct pcache *pc = inode->i_sb;
+	bool last;
+
+	pthread_mutex_lock(&pc->ns_lock);
+	assert(inode->i_count > 0);
+	last = --inode->i_count == 0;
+	pthread_mutex_unlock(&pc->ns_lock);
+	if (!last)
+		return;
+	/* Unlinked and closed: nobody can reach it any more. */
+	if (pc->s_op->evict)
+		pc->s_op->evict(inode);
+	inode_free(inode);
+}
+
+void inode_touch(struct inode *inode, bool mtime, bool atime)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&inode->i_lock);
+	if (mtime)
+		inode->i_mtime = inode->i_ctime = now;
+	if (atime)
+		inode->i_atime = now;
+	pthread_mutex_unlock(&inode->i_lock);
+}
+
+int cache_charge_page(struct pcache *pc)
+{
+	uint64_t n = __atomic_add_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
+
+	if (likely(n <= pc->mem_limit_pages))
+		return 0;
+	/*
+	 * Over the limit.  Reclaim (clean pages of evictable mappings first)
+	 * arrives with the directory backend; the memory backend's pages are
+	 * its only copy of the data, so a full cache is a full filesystem.
+	 */
+	__atomic_sub_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
+	return -ENOSPC;
+}
+
+void cache_uncharge_page(struct pcache *pc)
+{
+	__atomic_sub_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,534 @@
+/*
+ * filemap.c - the page cache proper: the per-file index, the pages' memory,
+ * the read path and truncation.  After the kernel's mm/filemap.c and
+ * mm/truncate.c.
+ *
+ * Memory.  Each file's bytes live in a memfd at their file offset.  The
+ * library reaches them through its own MAP_SHARED mappings of the memfd,
+ * made lazily PCACHE_CHUNK_SHIFT bytes at a time and kept until the inode
+ * goes, so page->addr never moves.  Views (the views issue) map the same
+ * memfd, which is what makes write() and mmap coherent.
+ *
+ * Invariants:
+ *  1. At most one page descriptor is alive per (file, index).  A page taken
+ *     out of the index while another thread still holds a reference (a
+ *     reader racing truncate) is marked PG_punch: its memory is punched when
+ *     that last reference goes, and only if the index slot is still empty
+ *     (a new page may already be using the same memfd offset).
+ *  2. Pages are only ever touched through page->addr of a page in the index
+ *     or referenced: touching any other part of the library's mapping would
+ *     allocate memory in the memfd behind the cache's back.
+ *  3. A newly created page is not uptodate and its bytes are undefined (a
+ *     punched range reads zero, but a survivor of invariant 1 may not have
+ *     been punched yet): write_begin/read_folio must fill it.
+ *  4. i_size is lowered before pages are removed (truncate), and readers
+ *     read i_size again after they have a page, so a reader never returns
+ *     bytes past the new end.
+ *
+ * Lock order: i_rwsem -> page lock -> i_pages_lock / map_lock (leaves).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../base/alloc.h"
+#include "../base/sys.h"
+#include "../fs/fs.h"
+#include "../lib/iov_iter.h"
+#include "filemap.h"
+#include "page.h"
+
+#define CHUNK_SIZE	(1ull << PCACHE_CHUNK_SHIFT)
+
+int mapping_init(struct address_space *mapping, struct inode *host,
+		 const struct address_space_operations *a_ops,
+		 const char *name)
+{
+	char memfd_name[64];
+
+	memset(mapping, 0, sizeof(*mapping));
+	snprintf(memfd_name, sizeof(memfd_name), "pcache:%s", name ? name : "");
+	mapping->memfd = sys.memfd_create(memfd_name, MFD_CLOEXEC);
+	if (mapping->memfd < 0)
+		return sys_err();
+	mapping->host = host;
+	mapping->a_ops = a_ops;
+	pthread_rwlock_init(&mapping->i_pages_lock, NULL);
+	pthread_mutex_init(&mapping->map_lock, NULL);
+	radix_init(&mapping->i_pages);
+	radix_init(&mapping->chunks);
+	return 0;
+}
+
+static void unmap_chunk(void *item, uint64_t index, void *arg)
+{
+	sys.munmap(item, CHUNK_SIZE);
+}
+
+void mapping_destroy(struct address_space *mapping)
+{
+	assert(mapping->nrpages == 0);
+	radix_destroy(&mapping->chunks, unmap_chunk, NULL);
+	sys.close(mapping->memfd);
+	pthread_mutex_destroy(&mapping->map_lock);
+	pthread_rwlock_destroy(&mapping->i_pages_lock);
+}
+
+/*
+ * The library's address of page @index: map its chunk if this is the
+ * first page there, growing the memfd to cover it.
+ */
+static char *mapping_page_address(struct address_space *mapping, pgoff_t index)
+{
+	uint64_t chunk = index >> (PCACHE_CHUNK_SHIFT - PAGE_SHIFT);
+	uint64_t end = (chunk + 1) << PCACHE_CHUNK_SHIFT;
+	char *base;
+
+	pthread_mutex_lock(&mapping->map_lock);
+	base = radix_lookup(&mapping->chunks, chunk);
+	if (!base) {
+		if (end > mapping->memfd_size) {
+			if (sys.ftruncate(mapping->memfd, (off_t)end))
+				goto out_unlock;
+			mapping->memfd_size = end;
+		}
+		base = sys.mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_NORESERVE, mapping->memfd,
+				(off_t)(chunk << PCACHE_CHUNK_SHIFT));
+		if (base == MAP_FAILED) {
+			base = NULL;
+			goto out_unlock;
+		}
+		if (radix_insert(&mapping->chunks, chunk, base)) {
+			sys.munmap(base, CHUNK_SIZE);
+			base = NULL;
+			goto out_unlock;
+		}
+	}
+out_unlock:
+	pthread_mutex_unlock(&mapping->map_lock);
+	if (!base)
+		return NULL;
+	return base + ((index << PAGE_SHIFT) & (CHUNK_SIZE - 1));
+}
+
+static void punch_range(struct address_space *mapping, pgoff_t start,
+			pgoff_t end)
+{
+	uint64_t limit = __atomic_load_n(&mapping->memfd_size, __ATOMIC_RELAXED);
+	uint64_t from = start << PAGE_SHIFT, to;
+
+	if (from >= limit || start >= end)
+		return;
+	to = end > (limit >> PAGE_SHIFT) ? limit : end << PAGE_SHIFT;
+	/* Failure only leaves memory allocated; the data is gone either way. */
+	sys.fallocate(mapping->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)from, (off_t)(to - from));
+}
+
+void filemap_punch_freed_page(struct page *page)
+{
+	struct address_space *home = page->home;
+
+	/* Invariant 1: only if no newer page has taken the slot. */
+	pthread_rwlock_wrlock(&home->i_pages_lock);
+	if (!radix_lookup(&home->i_pages, page->index))
+		punch_range(home, page->index, page->index + 1);
+	pthread_rwlock_unlock(&home->i_pages_lock);
+}
+
+/* Find and reference; NULL if absent. */
+static struct page *find_get_page(struct address_space *mapping, pgoff_t index)
+{
+	struct page *page;
+
+	pthread_rwlock_rdlock(&mapping->i_pages_lock);
+	page = radix_lookup(&mapping->i_pages, index);
+	if (page)
+		get_page(page);
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	return page;
+}
+
+/* Make a new locked page at @index and put it in the index. */
+static int add_new_page(struct address_space *mapping, pgoff_t index,
+			struct page **pagep)
+{
+	struct pcache *pc = mapping->host->i_sb;
+	struct page *page;
+	int err;
+
+	err = cache_charge_page(pc);
+	if (err)
+		return err;
+	page = page_alloc();
+	if (!page) {
+		err = -ENOMEM;
+		goto out_uncharge;
+	}
+	page->addr = mapping_page_address(mapping, index);
+	if (!page->addr) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	page->index = index;
+	page->mapping = mapping;
+	page->home = mapping;
+	page->flags = PG_locked;
+	get_page(page);		/* the index's reference */
+
+	pthread_rwlock_wrlock(&mapping->i_pages_lock);
+	err = radix_insert(&mapping->i_pages, index, page);
+	if (!err)
+		mapping->nrpages++;
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	if (err) {
+		/* -EEXIST: somebody else added it first; the caller retries. */
+		page->flags = 0;
+		page->refcount = 1;
+		goto out_free;
+	}
+	*pagep = page;
+	return 0;
+
+out_free:
+	put_page(page);
+out_uncharge:
+	cache_uncharge_page(pc);
+	return err;
+}
+
+int filemap_get_page(struct address_space *mapping, pgoff_t index,
+		     unsigned int fgp, struct page **pagep)
+{
+	struct page *page;
+	int err;
+
+repeat:
+	page = find_get_page(mapping, index);
+	if (!page) {
+		if (!(fgp & FGP_CREAT))
+			return -ENOENT;
+		err = add_new_page(mapping, index, &page);
+		if (err == -EEXIST)
+			goto repeat;
+		if (err)
+			return err;
+		if (!(fgp & FGP_LOCK))
+			unlock_page(page);
+		*pagep = page;
+		return 0;
+	}
+	if (fgp & FGP_LOCK) {
+		lock_page(page);
+		/* Truncated while we slept for the lock? */
+		if (unlikely(page->mapping != mapping)) {
+			unlock_page(page);
+			put_page(page);
+			goto repeat;
+		}
+	}
+	*pagep = page;
+	return 0;
+}
+
+void delete_from_page_cache(struct page *page)
+{
+	struct address_space *mapping = page->mapping;
+	struct pcache *pc = mapping->host->i_sb;
+
+	assert(PageLocked(page) && !PageWriteback(page));
+	pthread_rwlock_wrlock(&mapping->i_pages_lock);
+	radix_delete(&mapping->i_pages, page->index);
+	mapping->nrpages--;
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	/* Truncation discards dirty data: it has no file offset any more. */
+	if (TestClearPageDirty(page))
+		__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
+	page->mapping = NULL;
+	cache_uncharge_page(pc);
+	put_page(page);		/* the index's reference */
+}
+
+void truncate_inode_pages_range(struct address_space *mapping,
+				pgoff_t start_index)
+{
+	struct page *batch[16];
+	pgoff_t next = start_index, run_start = start_index;
+	unsigned int n, i;
+
+	for (;;) {
+		pthread_rwlock_rdlock(&mapping->i_pages_lock);
+		n = radix_gang_lookup(&mapping->i_pages, (void **)batch, NULL,
+				      next, ARRAY_SIZE(batch));
+		for (i = 0; i < n; i++)
+			get_page(batch[i]);
+		pthread_rwlock_unlock(&mapping->i_pages_lock);
+		if (!n)
+			break;
+		for (i = 0; i < n; i++) {
+			struct page *page = batch[i];
+
+			next = page->index + 1;
+			lock_page(page);
+			wait_on_page_writeback(page);
+			if (page->mapping == mapping) {
+				if (mapping->a_ops->invalidate_folio)
+					mapping->a_ops->invalidate_folio(page, 0,
+									 PAGE_SIZE);
+				delete_from_page_cache(page);
+			}
+			/* Invariant 1: a survivor punches itself when freed. */
+			SetPagePunch(page);
+			unlock_page(page);
+			if (!put_page_testzero(page)) {
+				punch_range(mapping, run_start, page->index);
+				run_start = page->index + 1;
+			}
+		}
+	}
+	punch_range(mapping, run_start, UINT64_MAX >> PAGE_SHIFT);
+}
+
+void zero_user_segment(struct page *page, size_t from, size_t to)
+{
+	if (from < to)
+		memset(page_address(page) + from, 0, to - from);
+}
+
+void truncate_pagecache(struct inode *inode, loff_t newsize)
+{
+	struct address_space *mapping = &inode->i_data;
+	size_t partial = (size_t)newsize & ~PAGE_MASK;
+	struct page *page;
+
+	/* The page that holds the new end keeps its head, loses its tail. */
+	if (partial &&
+	    !filemap_get_page(mapping, (pgoff_t)newsize >> PAGE_SHIFT, FGP_LOCK,
+			      &page)) {
+		wait_on_page_writeback(page);
+		if (PageUptodate(page))
+			zero_user_segment(page, partial, PAGE_SIZE);
+		if (mapping->a_ops->invalidate_folio)
+			mapping->a_ops->invalidate_folio(page, partial,
+							 PAGE_SIZE - partial);
+		unlock_page(page);
+		put_page(page);
+	}
+	truncate_inode_pages_range(mapping, PAGE_ALIGN((uint64_t)newsize) >> PAGE_SHIFT);
+}
+
+static void drop_page_final(void *item, uint64_t index, void *arg)
+{
+	struct page *page = item;
+	struct pcache *pc = arg;
+
+	assert(page_count(page) == 1);
+	if (TestClearPageDirty(page))
+		__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
+	page->mapping = NULL;
+	cache_uncharge_page(pc);
+	/* The memfd goes too: no punching. */
+	put_page_testzero(page);
+}
+
+void truncate_inode_pages_final(struct address_space *mapping)
+{
+	radix_destroy(&mapping->i_pages, drop_page_final, mapping->host->i_sb);
+	mapping->nrpages = 0;
+}
+
+void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to)
+{
+	size_t partial = (size_t)from & ~PAGE_MASK;
+	struct page *page;
+
+	if (!partial || to <= from)
+		return;
+	if (filemap_get_page(&inode->i_data, (pgoff_t)from >> PAGE_SHIFT,
+			     FGP_LOCK, &page))
+		return;
+	if (PageUptodate(page))
+		zero_user_segment(page, partial, PAGE_SIZE);
+	unlock_page(page);
+	put_page(page);
+}
+
+int mapping_read_folio(struct file *file, struct page *page)
+{
+	struct address_space *mapping = page->mapping;
+	struct pcache *pc = mapping->host->i_sb;
+	int err;
+
+	assert(PageLocked(page) && !PageUptodate(page));
+	if (!mapping->a_ops->read_folio) {
+		/* The cache is the only copy: a page nobody wrote is a hole. */
+		zero_user_segment(page, 0, PAGE_SIZE);
+		SetPageUptodate(page);
+		return 0;
+	}
+	stat_add(pc, read_folio_calls, 1);
+	err = mapping->a_ops->read_folio(file, page);
+	assert(err || PageUptodate(page));
+	return err;
+}
+
+/*
+ * An uptodate, referenced page for reading @index, or NULL for a hole of a
+ * backend without read_folio (no page is made for it), or ERR in *errp.
+ */
+static struct page *filemap_get_read_page(struct file *file,
+					  struct address_space *mapping,
+					  pgoff_t index, int *errp)
+{
+	struct page *page;
+	int err;
+
+	page = find_get_page(mapping, index);
+	if (!page) {
+		if (!mapping->a_ops->read_folio)
+			return NULL;
+		err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT,
+				       &page);
+		if (err)
+			goto out_err;
+	} else if (likely(PageUptodate(page))) {
+		return page;
+	} else {
+		lock_page(page);
+		if (page->mapping != mapping) {
+			/* Truncated: what was there is gone, reread the size. */
+			unlock_page(page);
+			put_page(page);
+			return filemap_get_read_page(file, mapping, index, errp);
+		}
+	}
+	if (!PageUptodate(page)) {
+		err = mapping_read_folio(file, page);
+		if (err) {
+			unlock_page(page);
+			put_page(page);
+			goto out_err;
+		}
+	}
+	unlock_page(page);
+	return page;
+
+out_err:
+	*errp = err;
+	return NULL;
+}
+
+ssize_t filemap_read(struct file *file, struct iov_iter *to, loff_t pos)
+{
+	struct address_space *mapping = file_mapping(file);
+	struct inode *inode = mapping->host;
+	ssize_t done = 0;
+	int err = 0;
+
+	while (iov_iter_count(to)) {
+		pgoff_t index = (uint64_t)pos >> PAGE_SHIFT;
+		size_t offset = (size_t)pos & ~PAGE_MASK, nr, copied;
+		struct page *page;
+		loff_t isize;
+
+		if (pos >= i_size_read(inode))
+			break;
+		page = filemap_get_read_page(file, mapping, index, &err);
+		if (!page && err)
+			break;
+		/* Invariant 4: the size may have dropped while we got the page. */
+		isize = i_size_read(inode);
+		if (pos >= isize) {
+			if (page)
+				put_page(page);
+			break;
+		}
+		nr = min((uint64_t)(PAGE_SIZE - offset), (uint64_t)(isize - pos));
+		nr = min(nr, iov_iter_count(to));
+		if (page) {
+			copied = copy_page_to_iter(page, offset, nr, to);
+			put_page(page);
+		} else {
+			copied = iov_iter_zero(nr, to);
+		}
+		pos += copied;
+		done += copied;
+		if (copied < nr) {
+			err = -EFAULT;
+			break;
+		}
+	}
+	if (done) {
+		stat_add(inode->i_sb, bytes_read, (uint64_t)done);
+		stat_add(inode->i_sb, bytes_copied, (uint64_t)done);
+	}
+	return done ? done : err;
+}
+
+int grab_cache_page_write_begin(struct address_space *mapping, pgoff_t index,
+				struct page **pagep)
+{
+	struct page *page;
+	int err;
+
+	err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT, &page);
+	if (err)
+		return err;
+	/* Stable pages: don't change bytes the backend is writing out. */
+	wait_on_page_writeback(page);
+	*pagep = page;
+	return 0;
+}
+
+/*
+ * simple_write_begin/simple_write_end - for backends whose pages are the
+ * only copy of the data (ramfs's simple_write_begin/end): a page that is
+ * not uptodate is a hole, so its bytes outside the write are zeroes.
+ */
+int simple_write_begin(struct file *file, struct address_space *mapping,
+		       loff_t pos, unsigned int len, struct page **pagep,
+		       void **fsdata)
+{
+	size_t from = (size_t)pos & ~PAGE_MASK;
+	struct page *page;
+	int err;
+
+	err = grab_cache_page_write_begin(mapping, (uint64_t)pos >> PAGE_SHIFT,
+					  &page);
+	if (err)
+		return err;
+	if (!PageUptodate(page) && len != PAGE_SIZE) {
+		zero_user_segment(page, 0, from);
+		zero_user_segment(page, from + len, PAGE_SIZE);
+	}
+	*pagep = page;
+	return 0;
+}
+
+int simple_write_end(struct file *file, struct address_space *mapping,
+		     loff_t pos, unsigned int len, unsigned int copied,
+		     struct page *page, void *fsdata)
+{
+	struct inode *inode = mapping->host;
+	loff_t end = pos + copied;
+
+	if (!PageUptodate(page)) {
+		if (copied < len) {
+			/* BRIEF §4: a short copy into a new page commits nothing. */
+			copied = 0;
+			goto out_unlock;
+		}
+		SetPageUptodate(page);
+	}
+	if (end > i_size_read(inode))
+		i_size_write(inode, end);
+	if (copied)
+		folio_mark_dirty(page);
+out_unlock:
+	unlock_page(page);
+	put_page(page);
+	return (int)copied;
+}
