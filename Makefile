@@ -1,6 +1,7 @@
 # pcache - a page cache in user space.
 #
 #   make                        build/libpcache.{a,so} and build/pcache
+#   make demo                   build, then run the main job: build/pcache demo
 #   make check                  build and run every test (per-test timeout)
 #   make check SANITIZE=address,undefined   or   SANITIZE=thread
 #   make DEBUG=1                -O0, invariant checks on
@@ -71,6 +72,9 @@ $(BUILD)/tests/%.o: tests/%.c tests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isrc $(CFLAGS) -MMD -MP -c -o $@ $<
 
+demo: all
+	$(BUILD)/pcache demo
+
 check: all $(TEST_BINS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
@@ -90,7 +94,7 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all check install clean
+.PHONY: all demo check install clean
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TEST_BINS:=.d)
