@@ -124,4 +124,11 @@ void iov_iter_revert(struct iov_iter *i, size_t bytes);
  */
 size_t fault_in_iov_iter_readable(const struct iov_iter *i, size_t bytes);
 
+/* Shorten the iterator to at most @count bytes (limits on a write). */
+static inline void iov_iter_truncate(struct iov_iter *i, size_t count)
+{
+	if (i->count > count)
+		i->count = count;
+}
+
 #endif /* PCACHE_IOV_ITER_H */

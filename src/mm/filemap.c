@@ -32,6 +32,7 @@
 #include <linux/falloc.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "../base/alloc.h"
 #include "../base/sys.h"
@@ -77,41 +78,66 @@ void mapping_destroy(struct address_space *mapping)
 }
 
 /*
- * The library's address of page @index: map its chunk if this is the
- * first page there, growing the memfd to cover it.
+ * Grow the memfd so that page @index is inside it.  RLIMIT_FSIZE applies
+ * to the memfd too, and ftruncate() past it raises SIGXFSZ, so stay below
+ * the limit: write_limit() already keeps file data below it, and the memfd
+ * may end inside the page that holds the limit (that page stays usable).
+ * map_lock held.
  */
-static char *mapping_page_address(struct address_space *mapping, pgoff_t index)
+static int memfd_grow(struct address_space *mapping, pgoff_t index,
+		      uint64_t want)
+{
+	uint64_t need = index << PAGE_SHIFT;
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_FSIZE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    want > rl.rlim_cur)
+		want = rl.rlim_cur;
+	if (want <= need)
+		return -EFBIG;
+	if (sys.ftruncate(mapping->memfd, (off_t)want))
+		return sys_err();
+	__atomic_store_n(&mapping->memfd_size, want, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * The library's address of page @index: map its chunk if this is the
+ * first page there, and grow the memfd to cover the page.
+ */
+static int mapping_page_address(struct address_space *mapping, pgoff_t index,
+				char **addrp)
 {
 	uint64_t chunk = index >> (PCACHE_CHUNK_SHIFT - PAGE_SHIFT);
 	uint64_t end = (chunk + 1) << PCACHE_CHUNK_SHIFT;
 	char *base;
+	int err = 0;
 
 	pthread_mutex_lock(&mapping->map_lock);
+	if ((index << PAGE_SHIFT) >= mapping->memfd_size) {
+		err = memfd_grow(mapping, index, end);
+		if (err)
+			goto out_unlock;
+	}
 	base = radix_lookup(&mapping->chunks, chunk);
 	if (!base) {
-		if (end > mapping->memfd_size) {
-			if (sys.ftruncate(mapping->memfd, (off_t)end))
-				goto out_unlock;
-			mapping->memfd_size = end;
-		}
 		base = sys.mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
 				MAP_SHARED | MAP_NORESERVE, mapping->memfd,
 				(off_t)(chunk << PCACHE_CHUNK_SHIFT));
 		if (base == MAP_FAILED) {
-			base = NULL;
+			err = sys_err();
 			goto out_unlock;
 		}
-		if (radix_insert(&mapping->chunks, chunk, base)) {
+		err = radix_insert(&mapping->chunks, chunk, base);
+		if (err) {
 			sys.munmap(base, CHUNK_SIZE);
-			base = NULL;
 			goto out_unlock;
 		}
 	}
+	*addrp = base + ((index << PAGE_SHIFT) & (CHUNK_SIZE - 1));
 out_unlock:
 	pthread_mutex_unlock(&mapping->map_lock);
-	if (!base)
-		return NULL;
-	return base + ((index << PAGE_SHIFT) & (CHUNK_SIZE - 1));
+	return err;
 }
 
 static void punch_range(struct address_space *mapping, pgoff_t start,
@@ -168,11 +194,9 @@ static int add_new_page(struct address_space *mapping, pgoff_t index,
 		err = -ENOMEM;
 		goto out_uncharge;
 	}
-	page->addr = mapping_page_address(mapping, index);
-	if (!page->addr) {
-		err = -ENOMEM;
+	err = mapping_page_address(mapping, index, &page->addr);
+	if (err)
 		goto out_free;
-	}
 	page->index = index;
 	page->mapping = mapping;
 	page->home = mapping;

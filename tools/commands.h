@@ -1,0 +1,12 @@
+/*
+ * commands.h - the subcommands of build/pcache.  Each takes the arguments
+ * after its own name (argv[0] is the subcommand name) and returns the
+ * process exit status.
+ */
+#ifndef PCACHE_TOOLS_COMMANDS_H
+#define PCACHE_TOOLS_COMMANDS_H
+
+int cmd_demo(int argc, char **argv);
+int cmd_stress(int argc, char **argv);
+
+#endif
