@@ -43,4 +43,11 @@ size_t fault_in_readable(const void *uaddr, size_t size);
 /* Same for writing: touched with a read-then-write of the same byte. */
 size_t fault_in_writeable(void *uaddr, size_t size);
 
+/*
+ * Copy a NUL-terminated string of at most @count bytes (NUL included).
+ * Returns its length (without the NUL), @count if no NUL was found within
+ * @count bytes (dst is then not terminated), or -EFAULT.
+ */
+long strncpy_from_user(char *dst, const char *src, size_t count);
+
 #endif /* PCACHE_UACCESS_H */
