@@ -196,22 +196,31 @@ int pcache_destroy(struct pcache *pc)
 	return err;
 }
 
-/* Check a name from the caller; the root is returned as "". */
-static int check_name(const char **namep)
+/*
+ * Copy a name from the caller into @buf (PATH_MAX bytes), as getname()
+ * does, and check it.  Leading slashes are dropped; the root ("/" or ".")
+ * comes back as "".  Returns 0 with *namep pointing into @buf.
+ */
+static int getname(const char *uname, char *buf, const char **namep)
 {
-	const char *name = *namep;
-	size_t len;
+	const char *name;
+	long len;
 
-	if (!name)
+	if (!uname)
 		return -EFAULT;
-	if (!*name)
+	len = strncpy_from_user(buf, uname, PATH_MAX);
+	if (len < 0)
+		return (int)len;
+	if (len == PATH_MAX)
+		return -ENAMETOOLONG;
+	if (!len)
 		return -ENOENT;
+	name = buf;
 	while (*name == '/')
 		name++;
 	if (!strcmp(name, "."))
 		name = "";
-	len = strnlen(name, NAME_MAX + 1);
-	if (len > NAME_MAX)
+	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
 	*namep = name;
 	return 0;
@@ -279,8 +288,10 @@ out_unlock:
 	return err;
 }
 
-int pcache_open(struct pcache *pc, const char *name, int flags, mode_t mode)
+int pcache_open(struct pcache *pc, const char *uname, int flags, mode_t mode)
 {
+	char buf[PATH_MAX];
+	const char *name;
 	unsigned int fmode;
 	struct inode *inode;
 	struct file *file;
@@ -288,7 +299,7 @@ int pcache_open(struct pcache *pc, const char *name, int flags, mode_t mode)
 
 	if (!pc)
 		return -EINVAL;
-	err = check_name(&name);
+	err = getname(uname, buf, &name);
 	if (err)
 		return err;
 	switch (flags & O_ACCMODE) {
@@ -553,14 +564,16 @@ int pcache_fstat(int fd, struct stat *st)
 	return err;
 }
 
-int pcache_unlink(struct pcache *pc, const char *name)
+int pcache_unlink(struct pcache *pc, const char *uname)
 {
+	char buf[PATH_MAX];
+	const char *name;
 	struct inode *inode;
 	int err;
 
 	if (!pc)
 		return -EINVAL;
-	err = check_name(&name);
+	err = getname(uname, buf, &name);
 	if (err)
 		return err;
 	if (!*name)
