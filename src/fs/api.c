@@ -78,8 +78,10 @@ int pcache_strategy_from_name(const char *name)
 
 const char *pcache_strerror(int err)
 {
-	const char *s = strerrordesc_np(err < 0 ? -err : err);
+	const char *s = NULL;
 
+	if (err > INT_MIN)
+		s = strerrordesc_np(err < 0 ? -err : err);
 	return s ? s : "Unknown error";
 }
 

@@ -29,7 +29,7 @@ static loff_t write_limit(struct inode *inode, loff_t pos, size_t count)
 	loff_t limit = inode->i_sb->s_maxbytes;
 	struct rlimit rl;
 
-	if (pos + (loff_t)count > i_size_read(inode) &&
+	if ((uint64_t)pos + count > (uint64_t)i_size_read(inode) &&
 	    !getrlimit(RLIMIT_FSIZE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
 	    (loff_t)rl.rlim_cur < limit)
 		limit = (loff_t)rl.rlim_cur;

@@ -159,6 +159,7 @@ enum uaccess_op {
 	UOP_CLEAR,		/* memset(to, 0, n), to is user */
 	UOP_TOUCH_READ,		/* load one byte per page of from */
 	UOP_TOUCH_WRITE,	/* locked add of 0 to one byte per page of to */
+	UOP_STRCPY,		/* copy bytes of from up to and with a NUL */
 };
 
 struct fault_guard {
@@ -268,6 +269,21 @@ guarded_run(struct fault_guard *g, enum uaccess_op op, char *to,
 			g->progress = page - (uintptr_t)from;
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			(void)*(const volatile char *)page;
+		}
+		break;
+	case UOP_STRCPY:
+		/*
+		 * A byte at a time: reading past the NUL (as the kernel's
+		 * word-at-a-time copy does) would touch bytes that are not
+		 * the caller's to give, and AddressSanitizer says so.
+		 */
+		while (done < n) {
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			g->progress = done;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			if (!(to[done] = from[done]))
+				break;
+			done++;
 		}
 		break;
 	case UOP_TOUCH_WRITE:
@@ -449,20 +465,9 @@ size_t fault_in_writeable(void *uaddr, size_t size)
 
 long strncpy_from_user(char *dst, const char *src, size_t count)
 {
-	size_t done = 0;
-
-	while (done < count) {
-		/* Never cross a page in one copy: the string may end before it. */
-		size_t chunk = min(count - done,
-				   PAGE_SIZE - offset_in_page(src + done));
-		const char *nul;
-
-		if (copy_from_user(dst + done, src + done, chunk))
-			return -EFAULT;
-		nul = memchr(dst + done, '\0', chunk);
-		if (nul)
-			return nul - dst;
-		done += chunk;
-	}
-	return (long)count;
+	if (!count)
+		return 0;
+	if (guarded(UOP_STRCPY, dst, src, count, src))
+		return -EFAULT;
+	return (long)strnlen(dst, count);
 }
