@@ -12,12 +12,11 @@ set -u
 timeout_s=${PCACHE_TEST_TIMEOUT:-300}
 logdir=${BUILD:-build}/test-logs
 mkdir -p "$logdir"
-here=$(cd "$(dirname "$0")" && pwd)
 
 # Sanitizer runtimes: fail on the first report, and say where.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tsan.supp}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 pass=0 fail=0 skip=0 failed_names=""
 

@@ -53,4 +53,27 @@ typedef int64_t loff_t;
 	unlikely(__c);							\
 })
 
+/*
+ * Deliberate races, told to ThreadSanitizer.  A reader copies out of a
+ * cached page without its lock, as the kernel's filemap_read() does, while
+ * a writer holding the lock may be storing into it: the reader may see old
+ * or new bytes, as read(2) racing write(2) may.  Only that copy is hidden
+ * from TSan; everything else stays checked.
+ *
+ * Trap: TSan clears the ignore state while a signal handler runs and puts
+ * it back when the handler returns.  A guarded copy that faults leaves its
+ * handler by siglongjmp(), so the state stays cleared: after a copy that
+ * came up short, the region has already ended and racy_reads_end() must
+ * not be called again.
+ */
+#ifdef __SANITIZE_THREAD__
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define racy_reads_begin()	AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define racy_reads_end()	AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define racy_reads_begin()	do { } while (0)
+#define racy_reads_end()	do { } while (0)
+#endif
+
 #endif /* PCACHE_COMPILER_H */

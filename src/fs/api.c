@@ -187,7 +187,7 @@ int pcache_destroy(struct pcache *pc)
 		inode->i_hash_next = NULL;
 		kfree(inode->i_name);
 		inode->i_name = NULL;
-		inode->i_nlink = 0;
+		WRITE_ONCE(inode->i_nlink, 0);
 		iput(inode);
 	}
 	if (pc->s_op->unmount)

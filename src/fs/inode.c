@@ -76,7 +76,7 @@ int icache_insert(struct pcache *pc, struct inode *inode, const char *name)
 	slot = ihash_slot(pc, inode->i_name);
 	inode->i_hash_next = *slot;
 	*slot = inode;
-	inode->i_nlink = 1;
+	WRITE_ONCE(inode->i_nlink, 1);
 	inode->i_count++;
 	if (++pc->nr_inodes > (2ull << pc->ihash_bits))
 		ihash_grow(pc);
@@ -93,7 +93,7 @@ void icache_remove(struct pcache *pc, struct inode *inode)
 	inode->i_hash_next = NULL;
 	kfree(inode->i_name);
 	inode->i_name = NULL;
-	inode->i_nlink = 0;
+	WRITE_ONCE(inode->i_nlink, 0);
 	pc->nr_inodes--;
 	/* The caller drops the icache's reference with iput(). */
 }
@@ -123,7 +123,7 @@ void generic_fillattr(struct inode *inode, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->i_ino;
 	st->st_mode = inode->i_mode;
-	st->st_nlink = inode->i_nlink;
+	st->st_nlink = READ_ONCE(inode->i_nlink);	/* no ns_lock here */
 	st->st_size = i_size_read(inode);
 	st->st_blksize = PAGE_SIZE;
 	pthread_rwlock_rdlock(&inode->i_data.i_pages_lock);

@@ -473,7 +473,11 @@ ssize_t filemap_read(struct file *file, struct iov_iter *to, loff_t pos)
 		nr = min((uint64_t)(PAGE_SIZE - offset), (uint64_t)(isize - pos));
 		nr = min(nr, iov_iter_count(to));
 		if (page) {
+			/* No page lock: a writer may be storing (compiler.h). */
+			racy_reads_begin();
 			copied = copy_page_to_iter(page, offset, nr, to);
+			if (copied == nr)	/* else a fault ended it (compiler.h) */
+				racy_reads_end();
 			put_page(page);
 		} else {
 			copied = iov_iter_zero(nr, to);
