@@ -150,7 +150,7 @@ struct inode *inode_alloc(struct pcache *pc, const char *name)
 	inode->i_mode = S_IFREG | 0644;
 	pthread_rwlock_init(&inode->i_rwsem, NULL);
 	pthread_mutex_init(&inode->i_lock, NULL);
-	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
 	inode->i_atime = inode->i_mtime = inode->i_ctime = now;
 	if (mapping_init(&inode->i_data, inode, pc->s_op->a_ops, name)) {
 		pthread_mutex_destroy(&inode->i_lock);
@@ -194,11 +194,12 @@ void iput(struct inode *inode)
 	inode_free(inode);
 }
 
+/* Coarse time, as the kernel's current_time(): a clock read per write is not free. */
 void inode_touch(struct inode *inode, bool mtime, bool atime)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
 	pthread_mutex_lock(&inode->i_lock);
 	if (mtime)
 		inode->i_mtime = inode->i_ctime = now;
