@@ -34,6 +34,8 @@
 extern "C" {
 #endif
 
+#include <sys/mman.h>
+
 #define PCACHE_VERSION_MAJOR 0
 #define PCACHE_VERSION_MINOR 1
 
@@ -64,6 +66,13 @@ struct pcache_config {
 	const char *backend_arg;
 	/* One of enum pcache_write_strategy. */
 	int write_strategy;
+	/*
+	 * Views: pages a view fault installs at once (the faulting page and
+	 * uptodate neighbours; 1 turns fault-around off; 0: the default, 16),
+	 * and threads serving view faults (0: the default, 2; at most 16).
+	 */
+	unsigned int fault_around_pages;
+	unsigned int fault_threads;
 };
 
 /* Fill *cfg with the defaults (memory backend, bounce strategy). */
@@ -182,6 +191,66 @@ int pcache_unlink(struct pcache *pc, const char *name);
 typedef int (*pcache_list_fn)(void *arg, const char *name, const struct stat *st);
 int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
 
+/*
+ * Views: mapped files (the views are served by userfaultfd).
+ *
+ * pcache_mmap - map @length bytes of file @fd from @offset (a multiple of the
+ * page size), MAP_SHARED: the view shows the cache's own pages, so writes
+ * through pcache_pwrite() appear in every view at once, and stores through a
+ * writable view are seen by pcache_pread() and marked dirty.  Pages are
+ * mapped on first touch (a fault served by the cache's handler threads,
+ * installing up to fault_around_pages uptodate neighbours).  Touching a page
+ * wholly past end of file raises SIGBUS in the touching thread, as the
+ * kernel does; the rest of the last page reads as zeroes.
+ * @prot: PROT_READ, optionally | PROT_WRITE (the descriptor must be open for
+ * reading, and for writing too if PROT_WRITE).
+ * Returns the view's address, or an error pointer: test it with
+ * PCACHE_IS_ERR() and get the negative errno with PCACHE_PTR_ERR().
+ * Errors: -EBADF, -EACCES (access mode), -EINVAL (length 0, offset not
+ * aligned or negative, prot other than READ/WRITE), -ENODEV (a directory),
+ * -EOVERFLOW (offset + length past the maximum file size), -EOPNOTSUPP (the
+ * kernel's userfaultfd lacks what views need), -ENOMEM.
+ *
+ * A view keeps its descriptor busy: pcache_close() on it, and
+ * pcache_destroy() of its cache, give -EBUSY until it is unmapped.
+ */
+#define PCACHE_IS_ERR(p)	((uintptr_t)(p) >= (uintptr_t)-4095)
+#define PCACHE_PTR_ERR(p)	((int)(intptr_t)(p))
+void *pcache_mmap(int fd, size_t length, int prot, off_t offset);
+
+/*
+ * pcache_munmap - remove a whole view (@addr and @length as pcache_mmap
+ * returned and took them; unmapping part of a view is not supported).
+ * Dirty data stays in the cache.  Errors: -EINVAL.
+ */
+int pcache_munmap(void *addr, size_t length);
+
+/*
+ * pcache_msync - MS_SYNC: write back the view's dirty pages in the range
+ * and sync the backend; MS_ASYNC: start writeback.  MS_INVALIDATE is
+ * accepted (views are always coherent).  Errors: -EINVAL (bad flags,
+ * unaligned addr), -ENOMEM (the range is not inside one view), -EIO.
+ */
+int pcache_msync(void *addr, size_t length, int flags);
+
+/*
+ * pcache_madvise - MADV_DONTNEED zaps the range's page table entries (the
+ * data stays in the cache; the next touch faults again).  MADV_NORMAL,
+ * MADV_RANDOM, MADV_SEQUENTIAL and MADV_WILLNEED are accepted and do
+ * nothing.  Errors: -EINVAL, -ENOMEM (not inside one view).
+ */
+int pcache_madvise(void *addr, size_t length, int advice);
+
+/*
+ * pcache_mlock - populate: make every page of the range present now.  It
+ * takes the cache's mm lock for write and runs the fault logic in the
+ * calling thread, as 2.6.20's make_pages_present() did under mlock(2).
+ * Pages are not pinned: the cache may still evict them.
+ * Errors: -EINVAL, -ENOMEM (not inside one view, or part of the range is
+ * past end of file), -ENOSPC/-EIO (a page could not be had).
+ */
+int pcache_mlock(void *addr, size_t length);
+
 struct pcache_strategy_stats {
 	uint64_t writes;	/* write calls served by this strategy */
 	uint64_t bytes;		/* bytes they wrote */
@@ -204,6 +273,13 @@ struct pcache_stats {
 	uint64_t read_folio_calls;	/* backend page reads */
 	uint64_t writeback_pages;	/* pages written back */
 	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
+	uint64_t views;			/* live views */
+	uint64_t view_faults;		/* missing/minor view faults served */
+	uint64_t view_wp_faults;	/* write-protect faults (first store to a clean page) */
+	uint64_t view_fault_around;	/* extra pages installed around faults */
+	uint64_t view_sigbus;		/* faults past end of file */
+	uint64_t view_refused;		/* faults refused to no-fault copies */
+	uint64_t view_populated;	/* pages installed by pcache_mlock */
 };
 
 /* pcache_stats - a snapshot.  Errors: -EINVAL (NULL). */

@@ -15,6 +15,7 @@
 #include "../base/alloc.h"
 #include "../lib/iov_iter.h"
 #include "../lib/uaccess.h"
+#include "../mm/mm.h"
 #include "fs.h"
 
 #ifndef PCACHE_DEFAULT_MEM_LIMIT
@@ -161,6 +162,10 @@ int pcache_destroy(struct pcache *pc)
 		pthread_mutex_unlock(&pc->ns_lock);
 		return -EBUSY;
 	}
+	/* Views hold their files open, so none can be left here. */
+	if (pc->mm)
+		mm_destroy(pc->mm);
+	pc->mm = NULL;
 	pc->dying = true;
 	/* Take every inode out of the icache; then nobody else can see them. */
 	for (i = 0; i < (1u << pc->ihash_bits); i++) {
@@ -350,6 +355,16 @@ int pcache_open(struct pcache *pc, const char *uname, int flags, mode_t mode)
 
 int pcache_close(int fd)
 {
+	struct file *file = fdget(fd);
+	bool busy;
+
+	if (!file)
+		return -EBADF;
+	/* A view needs its file: unmap it first (issue: views keep fds busy). */
+	busy = __atomic_load_n(&file->f_nr_views, __ATOMIC_RELAXED) != 0;
+	fdput(file);
+	if (busy)
+		return -EBUSY;
 	return fd_close(fd);
 }
 
@@ -683,6 +698,19 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 		st->strategy[i].retries = LOAD(s->retries);
 		st->strategy[i].fallbacks = LOAD(s->fallbacks);
 		st->strategy[i].bounce_bytes = LOAD(s->bounce_bytes);
+	}
+	if (__atomic_load_n(&pc->mm, __ATOMIC_ACQUIRE)) {
+		struct mm *mm = pc->mm;
+
+		pthread_rwlock_rdlock(&mm->mmap_lock);
+		st->views = mm->nr_views;
+		pthread_rwlock_unlock(&mm->mmap_lock);
+		st->view_faults = LOAD(mm->stats.faults);
+		st->view_wp_faults = LOAD(mm->stats.wp_faults);
+		st->view_fault_around = LOAD(mm->stats.fault_around);
+		st->view_sigbus = LOAD(mm->stats.sigbus);
+		st->view_refused = LOAD(mm->stats.refused);
+		st->view_populated = LOAD(mm->stats.populated);
 	}
 #undef LOAD
 	return 0;

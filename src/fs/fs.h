@@ -31,6 +31,7 @@
 #include "../mm/filemap.h"
 
 struct pcache;
+struct mm;
 
 struct inode {
 	struct pcache *i_sb;
@@ -84,6 +85,7 @@ struct file {
 	pthread_mutex_t f_pos_lock;	/* read/write/lseek at f_pos */
 	loff_t f_pos;
 	errseq_t f_wb_err;		/* writeback errors seen so far */
+	unsigned int f_nr_views;	/* atomic: live views made through it */
 };
 
 static inline struct address_space *file_mapping(const struct file *file)
@@ -166,6 +168,7 @@ struct pcache {
 	uint64_t nr_writeback;		/* atomic */
 
 	struct stat_counters stats;	/* atomics */
+	struct mm *mm;			/* views; made by the first pcache_mmap */
 };
 
 /* icache (inode.c).  Caller holds ns_lock. */

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include "../lib/iov_iter.h"
+#include "../mm/mm.h"
 #include "../mm/page.h"
 #include "fs.h"
 
@@ -118,10 +119,22 @@ int vfs_truncate(struct file *file, loff_t length)
 		goto out_unlock;
 	}
 	if (length < old) {
-		/* Invariant 4 of filemap.c: the size drops before the pages go. */
+		struct address_space *mapping = &inode->i_data;
+
+		/*
+		 * Invariant 4 of filemap.c: the size drops before the pages go;
+		 * invalidate_lock keeps view faults from mapping them again.
+		 */
+		pthread_rwlock_wrlock(&mapping->invalidate_lock);
 		i_size_write(inode, length);
 		truncate_pagecache(inode, length);
+		unmap_mapping_pages(mapping, PAGE_ALIGN((uint64_t)length) >> PAGE_SHIFT);
+		pthread_rwlock_unlock(&mapping->invalidate_lock);
 	} else if (length > old) {
+		/* Views must fault on the new hole, not hit the memfd's end. */
+		err = mapping_cover(&inode->i_data, length);
+		if (err)
+			goto out_unlock;
 		pagecache_isize_extended(inode, old, length);
 		i_size_write(inode, length);
 	}

@@ -128,6 +128,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../base/compiler.h"
 #include "uaccess.h"
@@ -166,6 +168,7 @@ struct fault_guard {
 	sigjmp_buf env;
 	volatile size_t progress;	/* bytes surely done when a fault hits */
 	uintptr_t ulo, uhi;		/* the user range: faults elsewhere are bugs */
+	unsigned int nofault_gen;	/* odd: a no-fault copy, this generation */
 };
 
 /* This thread's innermost guarded operation, NULL outside any. */
@@ -305,8 +308,8 @@ guarded_run(struct fault_guard *g, enum uaccess_op op, char *to,
  * Run one guarded operation over @n bytes whose user side is @user.
  * Returns the bytes not done (0: all of them).
  */
-static size_t guarded(enum uaccess_op op, char *to, const char *from,
-		      size_t n, const char *user)
+static size_t __guarded(enum uaccess_op op, char *to, const char *from,
+			size_t n, const char *user, unsigned int nofault_gen)
 {
 	struct fault_guard guard, *prev;
 
@@ -320,6 +323,7 @@ static size_t guarded(enum uaccess_op op, char *to, const char *from,
 		return n;	/* unguarded would mean a crash: refuse instead */
 
 	prev = current_guard;
+	guard.nofault_gen = nofault_gen;
 	guard.ulo = (uintptr_t)user;
 	guard.uhi = (uintptr_t)user + n;
 	guard.progress = 0;
@@ -335,6 +339,12 @@ static size_t guarded(enum uaccess_op op, char *to, const char *from,
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	current_guard = prev;
 	return 0;
+}
+
+static inline size_t guarded(enum uaccess_op op, char *to, const char *from,
+			     size_t n, const char *user)
+{
+	return __guarded(op, to, from, n, user, 0);
 }
 
 /* The kernel's delivery of @sig to the action saved before ours. */
@@ -380,6 +390,77 @@ static void chain(int sig, siginfo_t *info, void *ctx)
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 }
 
+/*
+ * NO-FAULT COPIES
+ *
+ * copy_from_user_nofault() is the user-space "pagefault_disable()": a
+ * fault on a view that would need a page lock must not be served but
+ * refused, so that the copy stops short (BRIEF §3).  The view fault
+ * handler runs in another thread and only knows the faulting thread's id,
+ * so each thread publishes a slot {tid, gen} in a process-wide table; gen
+ * is odd while the thread is inside a no-fault copy.  The handler calls
+ * uaccess_refuse_fault(tid): if the slot says "inside", it queues
+ * PCACHE_NOFAULT_SIGNAL (SIGBUS, sigqueue()d with a tagged payload carrying
+ * the generation) to the thread.  The thread is blocked in that very fault,
+ * so it is still inside the copy; the signal interrupts the fault, and
+ * fault_handler() siglongjmp()s out of the copy if the generation still
+ * matches.  A late or stray refusal (the fault got served by another thread
+ * in between, and the copy went on and finished) finds no matching guard and
+ * is ignored, so it can never kill the process or cut short a later copy.
+ * SIGBUS and not a real-time signal: ThreadSanitizer delivers SIGSEGV and
+ * SIGBUS at once but defers other signals to its next interceptor, and a
+ * thread re-faulting in a loop never reaches one.
+ */
+#define NOFAULT_SLOTS	1024
+
+struct nofault_slot {
+	int tid;		/* atomic: 0 free */
+	unsigned int gen;	/* atomic: odd while in a no-fault copy */
+};
+
+static struct nofault_slot nofault_slots[NOFAULT_SLOTS];
+static __thread struct nofault_slot *my_nofault_slot
+	__attribute__((tls_model("initial-exec")));
+static pthread_key_t nofault_key;
+
+static void nofault_slot_release(void *slot)
+{
+	struct nofault_slot *s = slot;
+
+	__atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE);
+}
+
+static struct nofault_slot *nofault_slot_get(void)
+{
+	struct nofault_slot *s = my_nofault_slot;
+	int tid, i, zero;
+
+	if (likely(s))
+		return s;
+	tid = (int)syscall(SYS_gettid);
+	for (i = 0; i < NOFAULT_SLOTS; i++) {
+		s = &nofault_slots[(tid + i) % NOFAULT_SLOTS];
+		zero = 0;
+		if (__atomic_compare_exchange_n(&s->tid, &zero, tid, 0,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			my_nofault_slot = s;
+			pthread_setspecific(nofault_key, s);
+			return s;
+		}
+	}
+	return NULL;
+}
+
+/* The payload of a refusal: a tag, so it is never taken for anything else. */
+#define NOFAULT_TAG	0x70636e66ull	/* "pcnf" */
+
+static bool is_refusal(const siginfo_t *info)
+{
+	return info->si_code == SI_QUEUE && info->si_pid == getpid() &&
+	       ((uintptr_t)info->si_value.sival_ptr >> 32) == NOFAULT_TAG;
+}
+
 static bool fault_is_guarded(const struct fault_guard *g, const siginfo_t *info)
 {
 	uintptr_t addr;
@@ -396,20 +477,77 @@ static void fault_handler(int sig, siginfo_t *info, void *ctx)
 {
 	struct fault_guard *g = current_guard;
 
-	if (fault_is_guarded(g, info)) {
-#ifdef UACCESS_TSAN
-		/* TSan ran us with all signals blocked: put the fault's mask back. */
-		pthread_sigmask(SIG_SETMASK, &((ucontext_t *)ctx)->uc_sigmask, NULL);
-#endif
-		siglongjmp(g->env, 1);
+	if (unlikely(is_refusal(info))) {
+		/* Only the no-fault copy it was sent for may be cut short. */
+		if (!g || g->nofault_gen !=
+		    (unsigned int)(uintptr_t)info->si_value.sival_ptr)
+			return;
+	} else if (!fault_is_guarded(g, info)) {
+		chain(sig, info, ctx);
+		return;
 	}
-	chain(sig, info, ctx);
+#ifdef UACCESS_TSAN
+	/* TSan ran us with all signals blocked: put the fault's mask back. */
+	pthread_sigmask(SIG_SETMASK, &((ucontext_t *)ctx)->uc_sigmask, NULL);
+#endif
+	siglongjmp(g->env, 1);
+}
+
+size_t copy_from_user_nofault(void *to, const void *from, size_t n)
+{
+	struct nofault_slot *s = nofault_slot_get();
+	unsigned int gen;
+	size_t left;
+
+	if (unlikely(!s))
+		return n;	/* table full: refuse to copy rather than deadlock */
+	gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	left = __guarded(UOP_COPY, to, from, n, from, gen);
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	return left;
+}
+
+bool uaccess_refuse_fault(int tid)
+{
+	union sigval val;
+	siginfo_t info;
+	unsigned int gen;
+	int i;
+
+	for (i = 0; i < NOFAULT_SLOTS; i++) {
+		struct nofault_slot *s = &nofault_slots[(tid + i) % NOFAULT_SLOTS];
+		int t = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
+
+		if (!t)
+			return false;	/* slots fill from tid % N on: not here */
+		if (t != tid)
+			continue;
+		gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
+		if (!(gen & 1))
+			return false;
+		memset(&info, 0, sizeof(info));
+		val.sival_ptr = (void *)(uintptr_t)(NOFAULT_TAG << 32 | gen);
+		info.si_signo = PCACHE_NOFAULT_SIGNAL;
+		info.si_code = SI_QUEUE;
+		info.si_pid = getpid();
+		info.si_uid = getuid();
+		info.si_value = val;
+		syscall(SYS_rt_tgsigqueueinfo, getpid(), tid,
+			PCACHE_NOFAULT_SIGNAL, &info);
+		return true;
+	}
+	return false;
 }
 
 static void uaccess_install(void)
 {
 	static const int sigs[] = { SIGSEGV, SIGBUS };
 	struct sigaction act;
+
+	if (pthread_key_create(&nofault_key, nofault_slot_release)) {
+		uaccess_error = -EAGAIN;
+		return;
+	}
 
 	memset(&act, 0, sizeof(act));
 	act.sa_sigaction = fault_handler;

@@ -18,6 +18,8 @@
 #ifndef PCACHE_UACCESS_H
 #define PCACHE_UACCESS_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -49,5 +51,24 @@ size_t fault_in_writeable(void *uaddr, size_t size);
  * @count bytes (dst is then not terminated), or -EFAULT.
  */
 long strncpy_from_user(char *dst, const char *src, size_t count);
+
+/*
+ * The no-fault copy ("page faults disabled", BRIEF §3): like
+ * copy_from_user, but a fault on a view that the fault handler refuses
+ * (uaccess_refuse_fault) ends the copy instead of being served.  Returns
+ * the bytes NOT copied.  Faults the kernel serves itself (anonymous memory,
+ * other files) are not affected.
+ */
+size_t copy_from_user_nofault(void *to, const void *from, size_t n);
+
+/*
+ * For the view fault handler: if thread @tid is inside a no-fault copy,
+ * interrupt that copy (it stops short) and return true; the fault must
+ * then not be served.  False: serve it normally.
+ */
+bool uaccess_refuse_fault(int tid);
+
+/* The signal that interrupts a refused no-fault copy (see uaccess.c). */
+#define PCACHE_NOFAULT_SIGNAL	SIGBUS
 
 #endif /* PCACHE_UACCESS_H */

@@ -58,6 +58,9 @@ int mapping_init(struct address_space *mapping, struct inode *host,
 	mapping->a_ops = a_ops;
 	pthread_rwlock_init(&mapping->i_pages_lock, NULL);
 	pthread_mutex_init(&mapping->map_lock, NULL);
+	pthread_rwlock_init(&mapping->invalidate_lock, NULL);
+	pthread_rwlock_init(&mapping->i_mmap_lock, NULL);
+	INIT_LIST_HEAD(&mapping->i_mmap);
 	radix_init(&mapping->i_pages);
 	radix_init(&mapping->chunks);
 	return 0;
@@ -73,6 +76,8 @@ void mapping_destroy(struct address_space *mapping)
 	assert(mapping->nrpages == 0);
 	radix_destroy(&mapping->chunks, unmap_chunk, NULL);
 	sys.close(mapping->memfd);
+	pthread_rwlock_destroy(&mapping->i_mmap_lock);
+	pthread_rwlock_destroy(&mapping->invalidate_lock);
 	pthread_mutex_destroy(&mapping->map_lock);
 	pthread_rwlock_destroy(&mapping->i_pages_lock);
 }
@@ -99,6 +104,20 @@ static int memfd_grow(struct address_space *mapping, pgoff_t index,
 		return sys_err();
 	__atomic_store_n(&mapping->memfd_size, want, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int mapping_cover(struct address_space *mapping, loff_t size)
+{
+	uint64_t end = PAGE_ALIGN((uint64_t)size);
+	int err = 0;
+
+	if (!end)
+		return 0;
+	pthread_mutex_lock(&mapping->map_lock);
+	if (end > mapping->memfd_size)
+		err = memfd_grow(mapping, (end >> PAGE_SHIFT) - 1, end);
+	pthread_mutex_unlock(&mapping->map_lock);
+	return err;
 }
 
 /*
@@ -414,8 +433,11 @@ static struct page *filemap_get_read_page(struct file *file,
 	if (!page) {
 		if (!mapping->a_ops->read_folio)
 			return NULL;
+		/* No page may appear while truncate removes them. */
+		pthread_rwlock_rdlock(&mapping->invalidate_lock);
 		err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT,
 				       &page);
+		pthread_rwlock_unlock(&mapping->invalidate_lock);
 		if (err)
 			goto out_err;
 	} else if (likely(PageUptodate(page))) {

@@ -23,6 +23,7 @@
 
 #include "../base/compiler.h"
 #include "../base/errseq.h"
+#include "../base/list.h"
 #include "radix.h"
 
 struct file;
@@ -147,6 +148,15 @@ struct address_space {
 	uint64_t memfd_size;
 
 	errseq_t wb_err;		/* last writeback error */
+
+	/*
+	 * Views.  invalidate_lock keeps faults from installing pages while
+	 * truncate removes them (faults: shared; truncate: exclusive).
+	 */
+	pthread_rwlock_t invalidate_lock;
+	pthread_rwlock_t i_mmap_lock;	/* protects i_mmap, nr_views */
+	struct list_head i_mmap;	/* struct view.i_mmap */
+	unsigned int nr_views;
 };
 
 /* The library maps each memfd in chunks of this many bytes, lazily. */
@@ -159,6 +169,12 @@ int mapping_init(struct address_space *mapping, struct inode *host,
 		 const char *name);
 /* Every page must be gone (truncate_inode_pages_final). */
 void mapping_destroy(struct address_space *mapping);
+
+/*
+ * Make the memfd cover [0, size): a view touching a hole below i_size must
+ * fault into the handler, not get the kernel's SIGBUS for a memfd too short.
+ */
+int mapping_cover(struct address_space *mapping, loff_t size);
 
 /* Flags for filemap_get_page(). */
 #define FGP_LOCK	(1u << 0)	/* return the page locked */

@@ -22,6 +22,7 @@
 
 #include "../fs/fs.h"
 #include "filemap.h"
+#include "mm.h"
 #include "page.h"
 
 bool filemap_dirty_folio(struct address_space *mapping, struct page *page)
@@ -119,6 +120,8 @@ int write_cache_pages(struct address_space *mapping,
 					goto next;
 				wait_on_page_writeback(page);
 			}
+			/* Stores through views must fault again once it is clean. */
+			page_mkclean(page);
 			if (!clear_page_dirty_for_io(page))
 				goto next;
 			set_page_writeback(page);

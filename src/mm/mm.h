@@ -1,0 +1,106 @@
+/*
+ * mm.h - views (mapped files) and their fault handling: filemap_fault in
+ * user space, over userfaultfd.
+ *
+ * A cache has one mm: one userfaultfd, the mm lock (mmap_sem), the list of
+ * its views and the handler threads that serve their faults.  A view is a
+ * MAP_SHARED mapping of a file's memfd (view offset = file offset, so it
+ * shows the very bytes the cache holds) registered with the userfaultfd:
+ *
+ *   MISSING  the memfd has no page there (a hole): the handler makes the
+ *            page (read_folio or zeroes), which instantiates it in the memfd;
+ *   MINOR    the memfd has the page but this view has no PTE for it;
+ *   WP       a store to a page installed write-protected: the page was clean.
+ *
+ * MISSING and MINOR are served alike, with UFFDIO_CONTINUE, so a view maps
+ * the cache's own page: writes and stores are coherent by construction.
+ * Writable views install clean pages write-protected; the first store
+ * faults (WP), marks the page dirty and unprotects it (page_mkwrite), and
+ * writeback protects it again in every view before cleaning it
+ * (page_mkclean).
+ *
+ * Lock order (docs/locking.md): i_rwsem -> mm lock -> invalidate_lock ->
+ * page lock -> i_mmap_lock -> i_pages_lock.
+ */
+#ifndef PCACHE_MM_H
+#define PCACHE_MM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../base/compiler.h"
+#include "../base/list.h"
+
+struct address_space;
+struct file;
+struct inode;
+struct page;
+struct pcache;
+
+#ifndef PCACHE_DEFAULT_FAULT_AROUND
+#define PCACHE_DEFAULT_FAULT_AROUND	16	/* pages, as Linux's 64 KiB */
+#endif
+#ifndef PCACHE_DEFAULT_FAULT_THREADS
+#define PCACHE_DEFAULT_FAULT_THREADS	2
+#endif
+#define PCACHE_MAX_FAULT_THREADS	16
+
+/* A view: the vm_area_struct. */
+struct view {
+	char *start;			/* page aligned */
+	size_t len;			/* bytes, page multiple */
+	pgoff_t pgoff;			/* file page at start */
+	int prot;			/* PROT_READ, PROT_WRITE */
+	bool wp;			/* registered for write-protect faults */
+	struct mm *mm;
+	struct file *file;		/* referenced while the view lives */
+	struct list_head i_mmap;	/* in the mapping's views (i_mmap_lock) */
+};
+
+struct mm_stats {
+	uint64_t faults;		/* MISSING and MINOR faults served */
+	uint64_t wp_faults;		/* write-protect faults served */
+	uint64_t fault_around;		/* pages installed around a fault */
+	uint64_t sigbus;		/* faults past end of file */
+	uint64_t refused;		/* faults refused to no-fault copies */
+	uint64_t populated;		/* pages installed by populate */
+};
+
+struct mm {
+	struct pcache *pc;
+	pthread_rwlock_t mmap_lock;	/* the mm lock: views, and every fault */
+	int uffd;
+	int stop_fd;			/* eventfd: wakes handlers to exit */
+	unsigned int fault_around;	/* pages per fault, >= 1 */
+	unsigned int nr_threads;
+	pthread_t threads[PCACHE_MAX_FAULT_THREADS];
+
+	struct view **views;		/* sorted by start; mmap_lock */
+	size_t nr_views;
+	size_t cap_views;
+
+	struct mm_stats stats;		/* atomics */
+};
+
+/* The cache's mm, made on first use. NULL with *err set on failure. */
+struct mm *mm_get(struct pcache *pc, int *err);
+/* Stop the handlers and free the mm; no views may be left. */
+void mm_destroy(struct mm *mm);
+
+/* The fault path (fault.c). */
+int mm_start_handlers(struct mm *mm);
+/* Populate [start, end) of @view, holding the mm lock for write (mlock). */
+int populate_view_range(struct view *view, char *start, char *end);
+
+/* Called by writeback with @page locked: write-protect it in every view. */
+void page_mkclean(struct page *page);
+/* Truncation: drop every view's PTEs for file pages >= @index. */
+void unmap_mapping_pages(struct address_space *mapping, pgoff_t index);
+/* True if @mapping has views. */
+bool mapping_mapped(struct address_space *mapping);
+
+/* The view containing @addr in @mm (mmap_lock held), or NULL. */
+struct view *find_view(struct mm *mm, const void *addr);
+
+#endif /* PCACHE_MM_H */
