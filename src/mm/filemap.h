@@ -6,13 +6,15 @@
  *
  *   cache ns_lock            (namespace: open, unlink, list)
  *     inode i_rwsem          (writes, truncate: exclusive; never for reads)
- *       [mm lock]            (views; the views issue adds it here)
- *         page lock          (several only in ascending index order)
- *           mapping i_pages_lock  (the index; a leaf: nothing sleeps under it)
- *           mapping map_lock      (the memfd mappings; a leaf)
+ *       mm lock              (views: read per fault, write for mmap/mlock)
+ *         invalidate_lock    (faults/page-creating reads: shared; truncate: excl.)
+ *           page lock        (several only in ascending index order)
+ *             i_mmap_lock    (the file's views)
+ *               i_pages_lock (the index; a leaf: nothing sleeps under it)
+ *               map_lock     (the memfd mappings; a leaf)
  *
- * Leaf locks taken anywhere, never holding anything else: the fd table
- * lock, the file's f_pos_lock (taken before i_rwsem), statistics (atomics).
+ * A file's f_pos_lock comes before i_rwsem.  Leaf locks, holding nothing
+ * else: the descriptor table lock, the view table lock, i_lock (times).
  */
 #ifndef PCACHE_FILEMAP_H
 #define PCACHE_FILEMAP_H
