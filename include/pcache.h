@@ -102,7 +102,8 @@ int pcache_destroy(struct pcache *pc);
  * ignored, as open(2) does.  @mode is used only when creating.
  * The name "" is invalid; "." and "/" name the backend's root directory.
  * Returns a descriptor >= 0.
- * Errors: -EINVAL (NULL pc, bad access mode), -EFAULT (NULL name),
+ * Errors: -EINVAL (NULL pc, bad access mode), -EFAULT (name NULL or not
+ * readable),
  * -ENOENT, -EEXIST (O_CREAT|O_EXCL on an existing file), -EISDIR (the root
  * opened for writing), -ENOTDIR (O_DIRECTORY on a file, or a name with a
  * '/' where the backend has no directories), -ENAMETOOLONG, -EMFILE, -ENOMEM.
@@ -161,7 +162,8 @@ off_t pcache_lseek(int fd, off_t offset, int whence);
  * new end and zeroes the tail of the last partial page; growing leaves a
  * hole that reads as zeroes.
  * Errors: -EBADF, -EINVAL (negative length, or fd not open for writing, as
- * ftruncate(2) reports it), -EFBIG (beyond the maximum size), -EIO.
+ * ftruncate(2) reports it), -EFBIG (beyond the maximum size or, when
+ * growing, RLIMIT_FSIZE), -EIO.
  */
 int pcache_ftruncate(int fd, off_t length);
 
@@ -179,14 +181,16 @@ int pcache_fstat(int fd, struct stat *st);
 /*
  * pcache_unlink - remove @name from the namespace.  Open descriptors keep
  * working; the data goes with the last close.
- * Errors: -ENOENT, -EISDIR (the root), -EFAULT, -EINVAL, -ENAMETOOLONG.
+ * Errors: -ENOENT, -EISDIR (the root), -EFAULT (name NULL or not readable),
+ * -EINVAL (NULL pc), -ENAMETOOLONG.
  */
 int pcache_unlink(struct pcache *pc, const char *name);
 
 /*
  * pcache_list - call @fn once per file in the backend's namespace, in no
  * particular order.  @fn returns 0 to go on, anything else to stop; that
- * value is then returned.  Errors: -EINVAL, or the backend's error.
+ * value is then returned.  Errors: -EINVAL (NULL pc or fn), -ENOMEM, or the
+ * backend's error.
  */
 typedef int (*pcache_list_fn)(void *arg, const char *name, const struct stat *st);
 int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
@@ -287,7 +291,7 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st);
 
 /* Strategy names ("naive", "bounce", "bounce-opt", "atomic", "optimistic"). */
 const char *pcache_strategy_name(int strategy);	/* NULL if out of range */
-int pcache_strategy_from_name(const char *name);	/* -EINVAL if unknown */
+int pcache_strategy_from_name(const char *name);	/* -EINVAL if unknown or NULL */
 
 /* A short text for a negative errno returned by pcache, like strerror(). */
 const char *pcache_strerror(int err);

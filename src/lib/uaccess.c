@@ -186,6 +186,9 @@ static inline struct sigaction *prev_for(int sig)
 	return &prev_action[sig == SIGBUS];
 }
 
+/* User space ends below the canonical-address hole (x86-64, LA57 too). */
+#define USER_ADDR_LIMIT	((uintptr_t)1 << 56)
+
 /* Bytes to copy before the next source or destination page boundary. */
 static inline size_t piece_len(uintptr_t to, uintptr_t from, size_t left)
 {
@@ -315,8 +318,12 @@ static size_t __guarded(enum uaccess_op op, char *to, const char *from,
 
 	if (unlikely(n == 0))
 		return 0;
-	/* A range that wraps the address space is never accessible (access_ok). */
-	if (unlikely((uintptr_t)user + n < (uintptr_t)user))
+	/*
+	 * access_ok(): a range that wraps, or reaches into the kernel's half
+	 * of the address space, is never the caller's to give.
+	 */
+	if (unlikely((uintptr_t)user + n < (uintptr_t)user ||
+		     (uintptr_t)user + n > USER_ADDR_LIMIT))
 		return n;
 	if (unlikely(!__atomic_load_n(&uaccess_ready, __ATOMIC_ACQUIRE)) &&
 	    uaccess_init() < 0)
