@@ -54,25 +54,19 @@ int errseq_check(errseq_t *eseq, errseq_t since)
 int errseq_check_and_advance(errseq_t *eseq, errseq_t *since)
 {
 	errseq_t old = __atomic_load_n(eseq, __ATOMIC_ACQUIRE), new;
-	int err = 0;
 
-	if (old != *since) {
-		new = old;
-		if (!(old & ERRSEQ_SEEN)) {
-			new = old | ERRSEQ_SEEN;
-			if (!__atomic_compare_exchange_n(eseq, &old, new, 0,
-							 __ATOMIC_ACQ_REL,
-							 __ATOMIC_ACQUIRE)) {
-				/* Raced with a setter: take its value as seen. */
-				new = old | ERRSEQ_SEEN;
-				__atomic_fetch_or(eseq, ERRSEQ_SEEN,
-						  __ATOMIC_ACQ_REL);
-			}
-		}
-		if ((new | ERRSEQ_SEEN) != (*since | ERRSEQ_SEEN) &&
-		    (new & ERRNO_MASK))
-			err = -(int)(new & ERRNO_MASK);
-		*since = new;
-	}
-	return err;
+	if (old == *since)
+		return 0;
+	/*
+	 * Mark what we saw as seen.  If a setter got in first, leave its new
+	 * error unseen: it must still reach the next observer, and ours is
+	 * the value we report.  (A blind OR here would mark an error seen
+	 * that nobody was told about.)
+	 */
+	new = old | ERRSEQ_SEEN;
+	if (new != old)
+		__atomic_compare_exchange_n(eseq, &old, new, 0, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+	*since = new;
+	return -(int)(new & ERRNO_MASK);
 }

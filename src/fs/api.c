@@ -185,8 +185,12 @@ int pcache_destroy(struct pcache *pc)
 		e = filemap_write_and_wait_range(&inode->i_data, 0, LLONG_MAX);
 		if (!e && pc->s_op->sync)
 			e = pc->s_op->sync(inode, 0);
-		if (!e)
-			e = errseq_check(&inode->i_data.wb_err, 0);
+		if (!e) {
+			/* Only an error no descriptor was told about. */
+			errseq_t since = errseq_sample(&inode->i_data.wb_err);
+
+			e = errseq_check_and_advance(&inode->i_data.wb_err, &since);
+		}
 		if (e && !err)
 			err = e;
 		inode->i_hash_next = NULL;
@@ -266,7 +270,7 @@ static int open_inode(struct pcache *pc, const char *name, int flags,
 			goto out_unlock;
 		}
 	} else {
-		inode = inode_alloc(pc, name);
+		inode = inode_alloc(pc);
 		if (!inode) {
 			err = -ENOMEM;
 			goto out_unlock;
@@ -274,7 +278,10 @@ static int open_inode(struct pcache *pc, const char *name, int flags,
 		err = pc->s_op->lookup(pc, name, inode);
 		if (!err && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
 			err = -EEXIST;
-		else if (err == -ENOENT && (flags & O_CREAT))
+		/* Memory for the pages only once the file is sure to be opened. */
+		if (!err || (err == -ENOENT && (flags & O_CREAT)))
+			err = inode_init_mapping(inode, name) ?: err;
+		if (err == -ENOENT && (flags & O_CREAT))
 			err = pc->s_op->create(pc, name, mode, inode);
 		if (!err)
 			err = icache_insert(pc, inode, name);
@@ -325,13 +332,14 @@ int pcache_open(struct pcache *pc, const char *uname, int flags, mode_t mode)
 	if (!*name)
 		return open_root(pc, flags);
 
-	err = open_inode(pc, name, flags, mode, &inode);
-	if (err)
-		return err;
+	/* The descriptor first, as Linux: a failed open creates nothing. */
 	file = fd_alloc(&fd);
-	if (!file) {
-		iput(inode);
+	if (!file)
 		return fd;
+	err = open_inode(pc, name, flags, mode, &inode);
+	if (err) {
+		fd_discard(fd);
+		return err;
 	}
 	file->f_inode = inode;
 	file->f_sb = pc;

@@ -179,8 +179,10 @@ int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
 void generic_fillattr(struct inode *inode, struct stat *st);
 
 /* Inodes (inode.c). */
-struct inode *inode_alloc(struct pcache *pc, const char *name);
-void inode_free(struct inode *inode);	/* never published: no pages */
+/* An inode with no memory yet (ns_lock held); then its memfd and index. */
+struct inode *inode_alloc(struct pcache *pc);
+int inode_init_mapping(struct inode *inode, const char *name);
+void inode_free(struct inode *inode);	/* the last iput, or never published */
 void iget(struct inode *inode);		/* ns_lock held */
 void iput(struct inode *inode);		/* takes ns_lock */
 void inode_touch(struct inode *inode, bool mtime, bool atime);

@@ -138,7 +138,7 @@ void generic_fillattr(struct inode *inode, struct stat *st)
 	st->st_gid = getgid();
 }
 
-struct inode *inode_alloc(struct pcache *pc, const char *name)
+struct inode *inode_alloc(struct pcache *pc)
 {
 	struct inode *inode = kzalloc(sizeof(*inode));
 	struct timespec now;
@@ -146,26 +146,34 @@ struct inode *inode_alloc(struct pcache *pc, const char *name)
 	if (!inode)
 		return NULL;
 	inode->i_sb = pc;
-	inode->i_ino = ++pc->next_ino;
 	inode->i_mode = S_IFREG | 0644;
+	inode->i_data.memfd = -1;
 	pthread_rwlock_init(&inode->i_rwsem, NULL);
 	pthread_mutex_init(&inode->i_lock, NULL);
 	clock_gettime(CLOCK_REALTIME_COARSE, &now);
 	inode->i_atime = inode->i_mtime = inode->i_ctime = now;
-	if (mapping_init(&inode->i_data, inode, pc->s_op->a_ops, name)) {
-		pthread_mutex_destroy(&inode->i_lock);
-		pthread_rwlock_destroy(&inode->i_rwsem);
-		kfree(inode);
-		return NULL;
-	}
-	inode->i_data.flags = pc->s_op->as_flags;
 	return inode;
+}
+
+int inode_init_mapping(struct inode *inode, const char *name)
+{
+	struct pcache *pc = inode->i_sb;
+	int err;
+
+	err = mapping_init(&inode->i_data, inode, pc->s_op->a_ops, name);
+	if (err)
+		return err;
+	inode->i_data.flags = pc->s_op->as_flags;
+	inode->i_ino = ++pc->next_ino;
+	return 0;
 }
 
 void inode_free(struct inode *inode)
 {
-	truncate_inode_pages_final(&inode->i_data);
-	mapping_destroy(&inode->i_data);
+	if (inode->i_data.memfd >= 0) {
+		truncate_inode_pages_final(&inode->i_data);
+		mapping_destroy(&inode->i_data);
+	}
 	pthread_mutex_destroy(&inode->i_lock);
 	pthread_rwlock_destroy(&inode->i_rwsem);
 	kfree(inode->i_name);
