@@ -83,7 +83,8 @@ void pcache_config_init(struct pcache_config *cfg);
  * On success stores the cache in *out and returns 0.
  * Errors: -EINVAL (cfg or out NULL, unknown strategy, max_file_size not a
  * multiple of the page size), -ENOENT (unknown backend), -EOPNOTSUPP
- * (strategy not built yet), -ENOMEM, or the backend's mount error.
+ * (the machine's page size is not 4096), -ENOMEM, or the backend's mount
+ * error.
  */
 int pcache_create(const struct pcache_config *cfg, struct pcache **out);
 

@@ -37,11 +37,6 @@ const char *const strategy_names[PCACHE_WRITE_NR] = {
 	[PCACHE_WRITE_OPTIMISTIC]	= "optimistic",
 };
 
-/* Strategies whose copy loop exists in mm/perform_write.c. */
-static bool strategy_built(int s)
-{
-	return s == PCACHE_WRITE_NAIVE || s == PCACHE_WRITE_BOUNCE;
-}
 
 static const struct super_operations *const backends[] = {
 	&memory_super_ops,
@@ -100,8 +95,6 @@ int pcache_create(const struct pcache_config *cfg, struct pcache **out)
 		return -EOPNOTSUPP;
 	if (cfg->write_strategy < 0 || cfg->write_strategy >= PCACHE_WRITE_NR)
 		return -EINVAL;
-	if (!strategy_built(cfg->write_strategy))
-		return -EOPNOTSUPP;
 	if (cfg->max_file_size & ~PAGE_MASK ||
 	    cfg->max_file_size > (uint64_t)LLONG_MAX)
 		return -EINVAL;

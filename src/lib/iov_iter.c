@@ -251,6 +251,12 @@ static inline size_t iterate(struct iov_iter *i, size_t bytes, void *priv,
 	return progress;
 }
 
+/* The kernel's page_copy_sane(): the range must stay inside the page. */
+static inline bool page_copy_sane(size_t offset, size_t bytes)
+{
+	return offset <= PAGE_SIZE && bytes <= PAGE_SIZE - offset;
+}
+
 /* copy_from_iter: segments -> priv (the destination buffer). */
 static size_t from_user_step(char *base, size_t progress, size_t len, void *to)
 {
@@ -293,6 +299,22 @@ size_t copy_from_iter(void *to, size_t bytes, struct iov_iter *i)
 	return iterate(i, bytes, to, from_user_step, from_mem_step);
 }
 
+/* The no-fault copy: a view fault is refused and the copy comes up short. */
+static size_t from_user_nofault_step(char *base, size_t progress, size_t len,
+				     void *to)
+{
+	return copy_from_user_nofault((char *)to + progress, base, len);
+}
+
+size_t copy_page_from_iter_atomic(struct page *page, size_t offset,
+				  size_t bytes, struct iov_iter *i)
+{
+	if (WARN_ON_ONCE(!i->data_source || !page_copy_sane(offset, bytes)))
+		return 0;
+	return iterate(i, bytes, page_address(page) + offset,
+		       from_user_nofault_step, from_mem_step);
+}
+
 size_t copy_to_iter(const void *from, size_t bytes, struct iov_iter *i)
 {
 	if (WARN_ON_ONCE(i->data_source))
@@ -305,12 +327,6 @@ size_t iov_iter_zero(size_t bytes, struct iov_iter *i)
 	if (WARN_ON_ONCE(i->data_source))
 		return 0;
 	return iterate(i, bytes, NULL, zero_user_step, zero_mem_step);
-}
-
-/* The kernel's page_copy_sane(): the range must stay inside the page. */
-static inline bool page_copy_sane(size_t offset, size_t bytes)
-{
-	return offset <= PAGE_SIZE && bytes <= PAGE_SIZE - offset;
 }
 
 size_t copy_page_from_iter(struct page *page, size_t offset, size_t bytes,

@@ -114,6 +114,16 @@ size_t copy_page_from_iter(struct page *page, size_t offset, size_t bytes,
 size_t copy_page_to_iter(struct page *page, size_t offset, size_t bytes,
 			 struct iov_iter *i);
 
+/*
+ * copy_page_from_iter_atomic - the copy with "page faults disabled": a
+ * fault on a view is refused (uaccess.h: copy_from_user_nofault) and the
+ * copy comes up short instead of waiting for the fault handler, which may
+ * need the page lock the caller holds.  Faults the kernel serves itself
+ * (anonymous memory) are not affected.
+ */
+size_t copy_page_from_iter_atomic(struct page *page, size_t offset,
+				  size_t bytes, struct iov_iter *i);
+
 /* Move forward / back by @bytes (revert: at most what was advanced). */
 void iov_iter_advance(struct iov_iter *i, size_t bytes);
 void iov_iter_revert(struct iov_iter *i, size_t bytes);

@@ -573,10 +573,16 @@ int simple_write_end(struct file *file, struct address_space *mapping,
 		}
 		SetPageUptodate(page);
 	}
-	if (end > i_size_read(inode))
-		i_size_write(inode, end);
-	if (copied)
+	/*
+	 * Nothing copied, nothing grows: Linux's simple_write_end() would move
+	 * i_size to pos here, leaving a file longer than any write made it
+	 * (BRIEF §4: i_size must match what the writes returned).
+	 */
+	if (copied) {
+		if (end > i_size_read(inode))
+			i_size_write(inode, end);
 		folio_mark_dirty(page);
+	}
 out_unlock:
 	unlock_page(page);
 	put_page(page);

@@ -9,19 +9,34 @@
  *     copy source -> page      (how: the strategy)
  *     write_end(copied)        -> dirty, i_size, unlocked
  *
- * Strategies built so far (the strategies issue adds bounce-opt, atomic and
- * optimistic on top of the views' no-fault copy):
+ * The strategies (BRIEF §3):
  *
- *   naive   2.6.20: copy straight from the source with the page locked.  A
- *           faulting copy is zero-padded to the full length, as the old
- *           __copy_from_user did, and the zeroes are committed: the
- *           corruption of the seed, kept to prove the tests can see it.
- *           If the source is a view of the locked page, the copy's fault
- *           needs the lock we hold: the seed's deadlocks.
- *   bounce  the 2007 RFC: copy the source into this thread's bounce page
- *           with no lock held (a fault there is harmless), then lock the
- *           page and memcpy.  Only bytes that were really copied are
- *           committed.
+ *   naive       2.6.20: copy straight from the source with the page locked.
+ *               A faulting copy is zero-padded to the full length, as the
+ *               old __copy_from_user did, and the zeroes are committed: the
+ *               corruption of the seed, kept to prove the tests can see it.
+ *               If the source is a view of the locked page, the copy's fault
+ *               needs the lock we hold: the seed's deadlocks.
+ *   bounce      the 2007 RFC: copy the source into this thread's bounce page
+ *               with no lock held (a fault there is harmless), then lock the
+ *               page and memcpy.  Only bytes really copied are committed.
+ *   bounce-opt  bounce, but one copy where that is safe: (b) into a page
+ *               that is already uptodate, in place, with no page lock held
+ *               while copying (i_rwsem keeps other writers and truncate out;
+ *               a short copy leaves old bytes, never zeroes); (a) a full-page
+ *               write into a page that was not in the cache, copied with
+ *               faults refused (it is locked and not uptodate, so a fault
+ *               needing it must not wait); short: bounce for that page.
+ *   atomic      2.6.24: fault the source in with no lock held, lock the
+ *               page, copy with faults refused (copy_page_from_iter_atomic),
+ *               write_end(copied); retry what came up short.
+ *   optimistic  6.14: atomic without the up-front fault-in: copy first, and
+ *               fault in only after a copy made no progress, page unlocked.
+ *
+ * Forward progress (xfstests generic/729): a source that is invalidated
+ * again and again between fault-in and copy can make the atomic copies
+ * fail forever; after PCACHE_MAX_ZERO_PROGRESS attempts without progress a
+ * chunk falls back to the bounce copy, which cannot be starved.
  *
  * Return value (BRIEF §4): the bytes written before a fault, or -EFAULT if
  * none; the file's bytes and i_size match the return value.  A failed write
@@ -34,6 +49,10 @@
 #include "../lib/iov_iter.h"
 #include "filemap.h"
 #include "page.h"
+
+#ifndef PCACHE_MAX_ZERO_PROGRESS
+#define PCACHE_MAX_ZERO_PROGRESS	8
+#endif
 
 /* One per thread: the temp page of the bounce copy. */
 static __thread char bounce_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
@@ -144,6 +163,140 @@ static ssize_t write_page_bounce(struct file *file,
 	return status ? status : -EFAULT;
 }
 
+/*
+ * atomic and optimistic: copy with faults refused, under the page lock.
+ * Returns the bytes committed (> 0), or a negative errno.
+ */
+static ssize_t write_page_atomic(struct file *file,
+				 struct address_space *mapping,
+				 struct iov_iter *i, loff_t pos, size_t bytes,
+				 struct pcache_strategy_stats *st, bool prefault)
+{
+	size_t offset = (size_t)pos & ~PAGE_MASK, copied;
+	bool fault_in = prefault;
+	unsigned int tries = 0;
+	struct page *page;
+	void *fsdata;
+	int status;
+
+	for (;;) {
+		/* No lock held: a view fault here is served normally. */
+		if (fault_in && fault_in_iov_iter_readable(i, bytes) == bytes)
+			return -EFAULT;
+		fsdata = NULL;
+		status = mapping_write_begin(file, mapping, pos, bytes, &page,
+					     &fsdata);
+		if (status)
+			return status;
+		copied = copy_page_from_iter_atomic(page, offset, bytes, i);
+		stat_add(mapping->host->i_sb, bytes_copied, copied);
+		status = mapping_write_end(file, mapping, pos, bytes, copied,
+					   page, fsdata);
+		if (status < 0) {
+			iov_iter_revert(i, copied);
+			return status;
+		}
+		if ((size_t)status < copied)
+			iov_iter_revert(i, copied - status);
+		if (copied < bytes)
+			__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		if (status > 0)
+			return status;
+
+		/* No progress: page unlocked now, its faults can be served. */
+		__atomic_fetch_add(&st->retries, 1, __ATOMIC_RELAXED);
+		if (++tries >= PCACHE_MAX_ZERO_PROGRESS) {
+			__atomic_fetch_add(&st->fallbacks, 1, __ATOMIC_RELAXED);
+			return write_page_bounce(file, mapping, i, pos, bytes, st);
+		}
+		if (copied) {
+			/* Short into a !uptodate page: retry what we did get. */
+			bytes = copied;
+			fault_in = prefault;
+		} else {
+			fault_in = true;
+		}
+	}
+}
+
+/* bounce-opt: one copy where it is safe (see the top), else bounce. */
+static ssize_t write_page_bounce_opt(struct file *file,
+				     struct address_space *mapping,
+				     struct iov_iter *i, loff_t pos,
+				     size_t bytes,
+				     struct pcache_strategy_stats *st)
+{
+	size_t offset = (size_t)pos & ~PAGE_MASK, copied;
+	pgoff_t index = (uint64_t)pos >> PAGE_SHIFT;
+	struct page *page, *locked;
+	void *fsdata = NULL;
+	int status;
+
+	if (filemap_get_page(mapping, index, 0, &page)) {
+		/* (a) Not cached: a full page can go straight into a new one. */
+		if (bytes != PAGE_SIZE)
+			return write_page_bounce(file, mapping, i, pos, bytes, st);
+		status = mapping_write_begin(file, mapping, pos, bytes, &page,
+					     &fsdata);
+		if (status)
+			return status;
+		copied = copy_page_from_iter_atomic(page, offset, bytes, i);
+		stat_add(mapping->host->i_sb, bytes_copied, copied);
+		status = mapping_write_end(file, mapping, pos, bytes, copied,
+					   page, fsdata);
+		if (status < 0) {
+			iov_iter_revert(i, copied);
+			return status;
+		}
+		if ((size_t)status < copied)
+			iov_iter_revert(i, copied - status);
+		if (status > 0)
+			return status;
+		/* Refused or faulted: the temp page copes with anything. */
+		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&st->fallbacks, 1, __ATOMIC_RELAXED);
+		return write_page_bounce(file, mapping, i, pos, bytes, st);
+	}
+	if (!PageUptodate(page)) {
+		put_page(page);
+		return write_page_bounce(file, mapping, i, pos, bytes, st);
+	}
+
+	/*
+	 * (b) Uptodate: copy in place with no page lock held, so a fault on a
+	 * view of this very page can be served.  i_rwsem keeps writers and
+	 * truncate out; our reference keeps the page in the cache.  A short
+	 * copy leaves the old bytes after it: the page stays whole.
+	 */
+	wait_on_page_writeback(page);
+	copied = copy_page_from_iter(page, offset, bytes, i);
+	stat_add(mapping->host->i_sb, bytes_copied, copied);
+	if (!copied) {
+		put_page(page);
+		return -EFAULT;
+	}
+	if (copied < bytes)
+		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+	status = mapping_write_begin(file, mapping, pos, copied, &locked,
+				     &fsdata);
+	if (status) {
+		iov_iter_revert(i, copied);
+		put_page(page);
+		return status;
+	}
+	assert(locked == page);	/* i_rwsem + our reference: the same page */
+	status = mapping_write_end(file, mapping, pos, copied, copied, locked,
+				   fsdata);
+	put_page(page);
+	if (status < 0) {
+		iov_iter_revert(i, copied);
+		return status;
+	}
+	if ((size_t)status < copied)
+		iov_iter_revert(i, copied - status);
+	return status ? status : -EFAULT;
+}
+
 ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 			      loff_t pos)
 {
@@ -168,6 +321,15 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 		case PCACHE_WRITE_BOUNCE:
 			status = write_page_bounce(file, mapping, i, pos, bytes, st);
 			break;
+		case PCACHE_WRITE_BOUNCE_OPT:
+			status = write_page_bounce_opt(file, mapping, i, pos,
+						       bytes, st);
+			break;
+		case PCACHE_WRITE_ATOMIC:
+		case PCACHE_WRITE_OPTIMISTIC:
+			status = write_page_atomic(file, mapping, i, pos, bytes, st,
+						   file->f_strategy == PCACHE_WRITE_ATOMIC);
+			break;
 		default:
 			status = -EOPNOTSUPP;
 			break;
@@ -178,8 +340,14 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 		}
 		pos += status;
 		written += status;
-		/* A short page (fault part way) ends the write. */
-		if ((size_t)status < bytes || before - iov_iter_count(i) < bytes)
+		/*
+		 * 2.6.20 stopped at the first short copy (after committing its
+		 * zeroes).  The others go on: a short copy may have been a refused
+		 * view fault, and the next round faults in; a real fault gives a
+		 * round with no progress, which ends the write with -EFAULT.
+		 */
+		if (file->f_strategy == PCACHE_WRITE_NAIVE &&
+		    before - iov_iter_count(i) < bytes)
 			break;
 	}
 out:
