@@ -60,7 +60,11 @@ struct pcache_config {
 	uint64_t mem_limit;
 	/* Largest file size; writes beyond give -EFBIG.  0: the default. */
 	uint64_t max_file_size;
-	/* Backend name: "memory" (the default when NULL). */
+	/*
+	 * Backend name: "memory" (the default when NULL), or "synthetic" (for
+	 * tests: files named "pattern-N" exist with N bytes of a known pattern
+	 * that is read in page by page; see src/backends/synthetic.c).
+	 */
 	const char *backend;
 	/* Backend argument, e.g. a backing directory; unused by "memory". */
 	const char *backend_arg;
@@ -285,6 +289,7 @@ struct pcache_stats {
 	uint64_t view_sigbus;		/* faults past end of file */
 	uint64_t view_refused;		/* faults refused to no-fault copies */
 	uint64_t view_populated;	/* pages installed by pcache_mlock */
+	uint64_t lockdep_reports;	/* lock validator reports, process-wide (PCACHE_LOCKDEP=1) */
 };
 
 /* pcache_stats - a snapshot.  Errors: -EINVAL (NULL). */

@@ -40,6 +40,7 @@ const char *const strategy_names[PCACHE_WRITE_NR] = {
 
 static const struct super_operations *const backends[] = {
 	&memory_super_ops,
+	&synthetic_super_ops,
 };
 
 void pcache_config_init(struct pcache_config *cfg)

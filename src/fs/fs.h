@@ -135,6 +135,7 @@ struct super_operations {
 
 /* Built-in backends (src/backends/). */
 extern const struct super_operations memory_super_ops;
+extern const struct super_operations synthetic_super_ops;	/* for tests */
 
 struct stat_counters {
 	uint64_t bytes_written;
