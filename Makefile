@@ -61,12 +61,13 @@ $(BUILD)/libpcache.so: $(LIB_OBJS) src/libpcache.map
 		-Wl,--version-script=src/libpcache.map -Wl,--no-undefined \
 		$(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
 
+# -rdynamic: the lock validator's backtraces name the functions.
 $(BUILD)/pcache: $(TOOL_OBJS) $(BUILD)/libpcache.a
-	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libpcache.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(TOOL_OBJS) $(BUILD)/libpcache.a $(LDLIBS)
 
 # Tests link the static library, so they can reach internals too.
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpcache.a
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libpcache.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $< $(BUILD)/libpcache.a $(LDLIBS)
 
 $(BUILD)/tests/%.o: tests/%.c tests/harness.h
 	@mkdir -p $(dir $@)

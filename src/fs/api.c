@@ -108,6 +108,7 @@ int pcache_create(const struct pcache_config *cfg, struct pcache **out)
 	err = uaccess_init();
 	if (err)
 		return err;
+	lockdep_init();
 
 	pc = kzalloc(sizeof(*pc));
 	if (!pc)
@@ -682,6 +683,7 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 	st->pages_dirty = LOAD(pc->nr_dirty);
 	st->pages_writeback = LOAD(pc->nr_writeback);
 	st->mem_limit_pages = pc->mem_limit_pages;
+	st->lockdep_reports = lockdep_reports();
 	st->files_open = LOAD(pc->files_open);
 	pthread_mutex_lock(&pc->ns_lock);
 	st->inodes = pc->nr_inodes;
@@ -704,9 +706,9 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 	if (__atomic_load_n(&pc->mm, __ATOMIC_ACQUIRE)) {
 		struct mm *mm = pc->mm;
 
-		pthread_rwlock_rdlock(&mm->mmap_lock);
+		mmap_read_lock(mm);
 		st->views = mm->nr_views;
-		pthread_rwlock_unlock(&mm->mmap_lock);
+		mmap_unlock(mm);
 		st->view_faults = LOAD(mm->stats.faults);
 		st->view_wp_faults = LOAD(mm->stats.wp_faults);
 		st->view_fault_around = LOAD(mm->stats.fault_around);

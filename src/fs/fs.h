@@ -28,6 +28,7 @@
 #include "pcache.h"
 #include "../base/compiler.h"
 #include "../base/errseq.h"
+#include "../base/lockdep.h"
 #include "../mm/filemap.h"
 
 struct pcache;
@@ -64,11 +65,13 @@ static inline void i_size_write(struct inode *inode, loff_t size)
 
 static inline void inode_lock(struct inode *inode)
 {
+	lockdep_acquire(LOCK_INODE, &inode->i_rwsem, inode, 0, false);
 	pthread_rwlock_wrlock(&inode->i_rwsem);
 }
 
 static inline void inode_unlock(struct inode *inode)
 {
+	lockdep_release(LOCK_INODE, &inode->i_rwsem);
 	pthread_rwlock_unlock(&inode->i_rwsem);
 }
 

@@ -125,11 +125,11 @@ int vfs_truncate(struct file *file, loff_t length)
 		 * Invariant 4 of filemap.c: the size drops before the pages go;
 		 * invalidate_lock keeps view faults from mapping them again.
 		 */
-		pthread_rwlock_wrlock(&mapping->invalidate_lock);
+		filemap_invalidate_lock(mapping);
 		i_size_write(inode, length);
 		truncate_pagecache(inode, length);
 		unmap_mapping_pages(mapping, PAGE_ALIGN((uint64_t)length) >> PAGE_SHIFT);
-		pthread_rwlock_unlock(&mapping->invalidate_lock);
+		filemap_invalidate_unlock(mapping);
 	} else if (length > old) {
 		/* Views must fault on the new hole, not hit the memfd's end. */
 		err = mapping_cover(&inode->i_data, length);

@@ -389,11 +389,12 @@ static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 	struct address_space *mapping = file_mapping(view->file);
 	struct page *page;
 
-	pthread_rwlock_rdlock(&mapping->invalidate_lock);
+	filemap_invalidate_lock_shared(mapping);
 	if (index_past_eof(mapping, index)) {
 		send_sigbus(view->mm, tid);
 		goto out;
 	}
+	lockdep_fault(tid, mapping, index, true);
 	if (fault_get_page(view, mapping, index, &page)) {
 		send_sigbus(view->mm, tid);
 		goto out;
@@ -408,7 +409,7 @@ static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 	unlock_page(page);
 	put_page(page);
 out:
-	pthread_rwlock_unlock(&mapping->invalidate_lock);
+	filemap_invalidate_unlock(mapping);
 }
 
 /* page_mkwrite: a store to a write-protected (clean) page. */
@@ -422,11 +423,12 @@ static void do_wp_fault(struct view *view, pgoff_t index, int tid)
 	};
 	struct page *page;
 
-	pthread_rwlock_rdlock(&mapping->invalidate_lock);
+	filemap_invalidate_lock_shared(mapping);
 	if (index_past_eof(mapping, index)) {
 		send_sigbus(view->mm, tid);
 		goto out;
 	}
+	lockdep_fault(tid, mapping, index, true);
 	if (filemap_get_page(mapping, index, FGP_LOCK, &page)) {
 		/* Gone since (truncated and punched): the retry faults anew. */
 		uffd_wake(view->mm, addr, PAGE_SIZE);
@@ -441,7 +443,7 @@ static void do_wp_fault(struct view *view, pgoff_t index, int tid)
 	unlock_page(page);
 	put_page(page);
 out:
-	pthread_rwlock_unlock(&mapping->invalidate_lock);
+	filemap_invalidate_unlock(mapping);
 }
 
 static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
@@ -457,7 +459,9 @@ static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
 		mm_stat(mm, refused, 1);
 		return;
 	}
-	pthread_rwlock_rdlock(&mm->mmap_lock);
+	/* The fault path takes the mm lock: is @tid holding a page lock? */
+	lockdep_fault(tid, NULL, 0, false);
+	mmap_read_lock(mm);
 	view = find_view(mm, addr);
 	if (!view) {
 		/* Unmapped meanwhile: let the thread retry into its SIGSEGV. */
@@ -470,7 +474,7 @@ static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
 	else
 		filemap_fault(view, index, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid);
 out:
-	pthread_rwlock_unlock(&mm->mmap_lock);
+	mmap_unlock(mm);
 }
 
 static void *fault_thread(void *arg)
@@ -540,7 +544,7 @@ int populate_view_range(struct view *view, char *start, char *end)
 		pgoff_t first = index;
 		bool run_wp = false;
 
-		pthread_rwlock_rdlock(&mapping->invalidate_lock);
+		filemap_invalidate_lock_shared(mapping);
 		while (index < last && nr < ARRAY_SIZE(pages)) {
 			if (index_past_eof(mapping, index)) {
 				err = -ENOMEM;	/* mlock(2): pages that cannot be made present */
@@ -571,7 +575,7 @@ int populate_view_range(struct view *view, char *start, char *end)
 			unlock_page(pages[i]);
 			put_page(pages[i]);
 		}
-		pthread_rwlock_unlock(&mapping->invalidate_lock);
+		filemap_invalidate_unlock(mapping);
 	}
 	return err;
 }

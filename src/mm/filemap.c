@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 
 #include "../base/alloc.h"
+#include "../base/lockdep.h"
 #include "../base/sys.h"
 #include "../fs/fs.h"
 #include "../lib/iov_iter.h"
@@ -233,6 +234,8 @@ static int add_new_page(struct address_space *mapping, pgoff_t index,
 		page->refcount = 1;
 		goto out_free;
 	}
+	/* Born locked: tell the validator, as a trylock. */
+	lockdep_acquire(LOCK_PAGE, page, mapping, index, true);
 	*pagep = page;
 	return 0;
 
@@ -290,7 +293,7 @@ void delete_from_page_cache(struct page *page)
 	/* Truncation discards dirty data: it has no file offset any more. */
 	if (TestClearPageDirty(page))
 		__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
-	page->mapping = NULL;
+	WRITE_ONCE(page->mapping, NULL);
 	cache_uncharge_page(pc);
 	put_page(page);		/* the index's reference */
 }
@@ -434,10 +437,10 @@ static struct page *filemap_get_read_page(struct file *file,
 		if (!mapping->a_ops->read_folio)
 			return NULL;
 		/* No page may appear while truncate removes them. */
-		pthread_rwlock_rdlock(&mapping->invalidate_lock);
+		filemap_invalidate_lock_shared(mapping);
 		err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT,
 				       &page);
-		pthread_rwlock_unlock(&mapping->invalidate_lock);
+		filemap_invalidate_unlock(mapping);
 		if (err)
 			goto out_err;
 	} else if (likely(PageUptodate(page))) {

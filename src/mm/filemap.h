@@ -26,6 +26,7 @@
 #include "../base/compiler.h"
 #include "../base/errseq.h"
 #include "../base/list.h"
+#include "../base/lockdep.h"
 #include "radix.h"
 
 struct file;
@@ -160,6 +161,25 @@ struct address_space {
 	struct list_head i_mmap;	/* struct view.i_mmap */
 	unsigned int nr_views;
 };
+
+/* invalidate_lock: shared for faults and page-creating reads, exclusive for truncate. */
+static inline void filemap_invalidate_lock(struct address_space *mapping)
+{
+	lockdep_acquire(LOCK_INVALIDATE, &mapping->invalidate_lock, mapping, 0, false);
+	pthread_rwlock_wrlock(&mapping->invalidate_lock);
+}
+
+static inline void filemap_invalidate_lock_shared(struct address_space *mapping)
+{
+	lockdep_acquire(LOCK_INVALIDATE, &mapping->invalidate_lock, mapping, 0, false);
+	pthread_rwlock_rdlock(&mapping->invalidate_lock);
+}
+
+static inline void filemap_invalidate_unlock(struct address_space *mapping)
+{
+	lockdep_release(LOCK_INVALIDATE, &mapping->invalidate_lock);
+	pthread_rwlock_unlock(&mapping->invalidate_lock);
+}
 
 /* The library maps each memfd in chunks of this many bytes, lazily. */
 #ifndef PCACHE_CHUNK_SHIFT

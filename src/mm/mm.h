@@ -31,6 +31,7 @@
 
 #include "../base/compiler.h"
 #include "../base/list.h"
+#include "../base/lockdep.h"
 
 struct address_space;
 struct file;
@@ -82,6 +83,25 @@ struct mm {
 
 	struct mm_stats stats;		/* atomics */
 };
+
+/* The mm lock, told to the validator. */
+static inline void mmap_read_lock(struct mm *mm)
+{
+	lockdep_acquire(LOCK_MM, &mm->mmap_lock, mm, 0, false);
+	pthread_rwlock_rdlock(&mm->mmap_lock);
+}
+
+static inline void mmap_write_lock(struct mm *mm)
+{
+	lockdep_acquire(LOCK_MM, &mm->mmap_lock, mm, 0, false);
+	pthread_rwlock_wrlock(&mm->mmap_lock);
+}
+
+static inline void mmap_unlock(struct mm *mm)
+{
+	lockdep_release(LOCK_MM, &mm->mmap_lock);
+	pthread_rwlock_unlock(&mm->mmap_lock);
+}
 
 /* The cache's mm, made on first use. NULL with *err set on failure. */
 struct mm *mm_get(struct pcache *pc, int *err);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../base/alloc.h"
+#include "../base/lockdep.h"
 #include "filemap.h"
 #include "page.h"
 
@@ -78,10 +79,18 @@ bool put_page_testzero(struct page *page)
 	return true;
 }
 
+static inline const void *page_owner(const struct page *page)
+{
+	return __atomic_load_n(&page->mapping, __ATOMIC_RELAXED);
+}
+
 bool trylock_page(struct page *page)
 {
-	return !(__atomic_fetch_or(&page->flags, PG_locked, __ATOMIC_ACQUIRE) &
-		 PG_locked);
+	if (__atomic_fetch_or(&page->flags, PG_locked, __ATOMIC_ACQUIRE) &
+	    PG_locked)
+		return false;
+	lockdep_acquire(LOCK_PAGE, page, page_owner(page), page->index, true);
+	return true;
 }
 
 /* Sleep until none of @bits is set in page->flags. */
@@ -108,16 +117,20 @@ static void wait_on_page_bits(struct page *page, uint32_t bits)
 
 void lock_page(struct page *page)
 {
-	while (!trylock_page(page))
+	/* Checked before we can block: the report comes before the deadlock. */
+	lockdep_acquire(LOCK_PAGE, page, page_owner(page), page->index, false);
+	while (__atomic_fetch_or(&page->flags, PG_locked, __ATOMIC_ACQUIRE) &
+	       PG_locked)
 		wait_on_page_bits(page, PG_locked);
 }
 
 void unlock_page(struct page *page)
 {
-	uint32_t old = __atomic_fetch_and(&page->flags,
-					  ~(PG_locked | PG_waiters),
-					  __ATOMIC_RELEASE);
+	uint32_t old;
 
+	lockdep_release(LOCK_PAGE, page);
+	old = __atomic_fetch_and(&page->flags, ~(PG_locked | PG_waiters),
+				 __ATOMIC_RELEASE);
 	assert(old & PG_locked);
 	if (old & PG_waiters)
 		futex_wake_all(&page->flags);

@@ -171,7 +171,7 @@ void *pcache_mmap(int fd, size_t length, int prot, off_t offset)
 		goto out_unmap;
 	}
 
-	pthread_rwlock_wrlock(&mm->mmap_lock);
+	mmap_write_lock(mm);
 	err = views_insert(&mm->views, &mm->nr_views, &mm->cap_views, view);
 	if (!err) {
 		pthread_mutex_lock(&all_views.lock);
@@ -187,7 +187,7 @@ void *pcache_mmap(int fd, size_t length, int prot, off_t offset)
 		pthread_rwlock_unlock(&mapping->i_mmap_lock);
 		__atomic_add_fetch(&file->f_nr_views, 1, __ATOMIC_RELAXED);
 	}
-	pthread_rwlock_unlock(&mm->mmap_lock);
+	mmap_unlock(mm);
 	if (err)
 		goto out_unregister;
 	return addr;
@@ -216,11 +216,11 @@ int pcache_munmap(void *addr, size_t length)
 	mm = lookup_mm(addr);
 	if (!mm)
 		return -EINVAL;
-	pthread_rwlock_wrlock(&mm->mmap_lock);
+	mmap_write_lock(mm);
 	view = find_view(mm, addr);
 	if (!view || view->start != (char *)addr ||
 	    view->len != PAGE_ALIGN(length)) {
-		pthread_rwlock_unlock(&mm->mmap_lock);
+		mmap_unlock(mm);
 		return -EINVAL;
 	}
 	file = view->file;
@@ -238,7 +238,7 @@ int pcache_munmap(void *addr, size_t length)
 	range.len = view->len;
 	ioctl(mm->uffd, UFFDIO_UNREGISTER, &range);
 	sys.munmap(view->start, view->len);
-	pthread_rwlock_unlock(&mm->mmap_lock);
+	mmap_unlock(mm);
 
 	__atomic_sub_fetch(&file->f_nr_views, 1, __ATOMIC_RELAXED);
 	fdput(file);
@@ -272,7 +272,7 @@ int pcache_msync(void *addr, size_t length, int flags)
 	mm = lookup_mm(addr);
 	if (!mm)
 		return -ENOMEM;
-	pthread_rwlock_rdlock(&mm->mmap_lock);
+	mmap_read_lock(mm);
 	view = view_locked(mm, addr, PAGE_ALIGN(length));
 	if (!view) {
 		err = -ENOMEM;
@@ -284,7 +284,7 @@ int pcache_msync(void *addr, size_t length, int flags)
 			err = filemap_write_and_wait_range(file_mapping(view->file),
 							   start, end);
 	}
-	pthread_rwlock_unlock(&mm->mmap_lock);
+	mmap_unlock(mm);
 	return err;
 }
 
@@ -311,14 +311,14 @@ int pcache_madvise(void *addr, size_t length, int advice)
 	mm = lookup_mm(addr);
 	if (!mm)
 		return -ENOMEM;
-	pthread_rwlock_rdlock(&mm->mmap_lock);
+	mmap_read_lock(mm);
 	view = view_locked(mm, addr, PAGE_ALIGN(length));
 	if (!view)
 		err = -ENOMEM;
 	else if (advice == MADV_DONTNEED &&
 		 madvise(addr, PAGE_ALIGN(length), MADV_DONTNEED) < 0)
 		err = -errno;
-	pthread_rwlock_unlock(&mm->mmap_lock);
+	mmap_unlock(mm);
 	return err;
 }
 
@@ -339,12 +339,12 @@ int pcache_mlock(void *addr, size_t length)
 	if (!mm)
 		return -ENOMEM;
 	/* The lock shape of 2.6.20's mlock: mm lock for write, then faults. */
-	pthread_rwlock_wrlock(&mm->mmap_lock);
+	mmap_write_lock(mm);
 	view = view_locked(mm, start, (size_t)(end - start));
 	if (!view)
 		err = -ENOMEM;
 	else
 		err = populate_view_range(view, start, end);
-	pthread_rwlock_unlock(&mm->mmap_lock);
+	mmap_unlock(mm);
 	return err;
 }
