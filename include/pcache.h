@@ -79,7 +79,11 @@ struct pcache_config {
 	unsigned int fault_threads;
 };
 
-/* Fill *cfg with the defaults (memory backend, bounce strategy). */
+/*
+ * Fill *cfg with the defaults: memory backend, bounce strategy - or the
+ * strategy named by the environment variable PCACHE_WRITE_STRATEGY, if it
+ * names one (how the pcache tools are switched).
+ */
 void pcache_config_init(struct pcache_config *cfg);
 
 /*
@@ -155,6 +159,12 @@ ssize_t pcache_write(int fd, const void *buf, size_t count);
 ssize_t pcache_writev(int fd, const struct iovec *iov, int iovcnt);
 
 /*
+ * pcache_set_write_strategy - the write strategy for later writes through
+ * @fd (each open file starts with its cache's).  Errors: -EBADF, -EINVAL.
+ */
+int pcache_set_write_strategy(int fd, int strategy);
+
+/*
  * pcache_lseek - SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE.
  * Returns the new position.  Errors: -EBADF, -EINVAL (bad whence, or a
  * resulting position < 0), -EOVERFLOW, -ENXIO (SEEK_DATA/SEEK_HOLE at or
@@ -211,12 +221,12 @@ int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
  * installing up to fault_around_pages uptodate neighbours).  Touching a page
  * wholly past end of file raises SIGBUS in the touching thread, as the
  * kernel does; the rest of the last page reads as zeroes.
- * @prot: PROT_READ, optionally | PROT_WRITE (the descriptor must be open for
- * reading, and for writing too if PROT_WRITE).
+ * @prot: PROT_READ or PROT_READ | PROT_WRITE, nothing else (the descriptor
+ * must be open for reading, and for writing too if PROT_WRITE).
  * Returns the view's address, or an error pointer: test it with
  * PCACHE_IS_ERR() and get the negative errno with PCACHE_PTR_ERR().
  * Errors: -EBADF, -EACCES (access mode), -EINVAL (length 0, offset not
- * aligned or negative, prot other than READ/WRITE), -ENODEV (a directory),
+ * aligned or negative, any other prot), -ENODEV (a directory),
  * -EOVERFLOW (offset + length past the maximum file size), -EOPNOTSUPP (the
  * kernel's userfaultfd lacks what views need), -ENOMEM.
  *

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ static const struct super_operations *const backends[] = {
 
 void pcache_config_init(struct pcache_config *cfg)
 {
+	const char *env;
+
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
@@ -52,6 +55,25 @@ void pcache_config_init(struct pcache_config *cfg)
 	cfg->max_file_size = PCACHE_DEFAULT_MAX_FILE_SIZE;
 	cfg->backend = "memory";
 	cfg->write_strategy = PCACHE_DEFAULT_STRATEGY;
+	/* The tools' knob: every cache they make uses it unless told otherwise. */
+	env = getenv("PCACHE_WRITE_STRATEGY");
+	if (env && pcache_strategy_from_name(env) >= 0)
+		cfg->write_strategy = pcache_strategy_from_name(env);
+}
+
+int pcache_set_write_strategy(int fd, int strategy)
+{
+	struct file *file;
+
+	if (strategy < 0 || strategy >= PCACHE_WRITE_NR)
+		return -EINVAL;
+	file = fdget(fd);
+	if (!file)
+		return -EBADF;
+	/* Read once per write, under i_rwsem: a write in flight keeps its own. */
+	__atomic_store_n(&file->f_strategy, strategy, __ATOMIC_RELAXED);
+	fdput(file);
+	return 0;
 }
 
 const char *pcache_strategy_name(int strategy)

@@ -514,7 +514,7 @@ size_t copy_from_user_nofault(void *to, const void *from, size_t n)
 	return left;
 }
 
-bool uaccess_refuse_fault(int tid)
+bool uaccess_refuse_fault(int tid, uint64_t *counter)
 {
 	union sigval val;
 	siginfo_t info;
@@ -539,6 +539,9 @@ bool uaccess_refuse_fault(int tid)
 		info.si_pid = getpid();
 		info.si_uid = getuid();
 		info.si_value = val;
+		/* Counted before the signal: the woken copy may read the count. */
+		if (counter)
+			__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
 		syscall(SYS_rt_tgsigqueueinfo, getpid(), tid,
 			PCACHE_NOFAULT_SIGNAL, &info);
 		return true;

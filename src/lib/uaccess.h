@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Install the fault handlers once per process (idempotent, thread-safe).
@@ -63,10 +64,10 @@ size_t copy_from_user_nofault(void *to, const void *from, size_t n);
 
 /*
  * For the view fault handler: if thread @tid is inside a no-fault copy,
- * interrupt that copy (it stops short) and return true; the fault must
- * then not be served.  False: serve it normally.
+ * count it in *@counter (if not NULL), interrupt that copy (it stops short)
+ * and return true; the fault must then not be served.  False: serve it.
  */
-bool uaccess_refuse_fault(int tid);
+bool uaccess_refuse_fault(int tid, uint64_t *counter);
 
 /* The signal that interrupts a refused no-fault copy (see uaccess.c). */
 #define PCACHE_NOFAULT_SIGNAL	SIGBUS

@@ -209,9 +209,11 @@ static void send_sigbus(struct mm *mm, int tid)
 }
 
 /*
- * Map @nr pages of @view from @index with UFFDIO_CONTINUE, waking whoever
- * waits on them.  A page some other fault mapped first (-EEXIST) is
- * skipped.  Returns the pages this call mapped.
+ * Map @nr pages of @view from @index with UFFDIO_CONTINUE, without waking
+ * anyone: the caller wakes the whole window once everything is in place,
+ * so a thread cannot run (and zap a page) while the handler still maps
+ * around it.  A page some other fault mapped first (-EEXIST) is skipped.
+ * Returns the pages this call mapped.
  */
 static unsigned int continue_range(struct view *view, pgoff_t index,
 				   unsigned int nr, bool wp)
@@ -223,7 +225,8 @@ static unsigned int continue_range(struct view *view, pgoff_t index,
 		struct uffdio_continue c = {
 			.range = { (uintptr_t)view_addr(view, index),
 				   (uint64_t)nr << PAGE_SHIFT },
-			.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
+			.mode = UFFDIO_CONTINUE_MODE_DONTWAKE |
+				(wp ? UFFDIO_CONTINUE_MODE_WP : 0),
 		};
 		unsigned int mapped;
 
@@ -238,7 +241,6 @@ static unsigned int continue_range(struct view *view, pgoff_t index,
 		if (!nr)
 			break;
 		/* This page: already mapped (EEXIST) or gone (punched). */
-		uffd_wake(mm, view_addr(view, index), PAGE_SIZE);
 		index++;
 		nr--;
 	}
@@ -345,6 +347,9 @@ static void do_fault_around(struct view *view, struct address_space *mapping,
 		else if (got)
 			mm_stat(mm, fault_around, got - 1);
 	}
+	/* Counted before the wake: a woken thread may read the statistics. */
+	mm_stat(mm, faults, 1);
+	uffd_wake(mm, view_addr(view, ws), (size_t)(we - ws) << PAGE_SHIFT);
 	for (i = 0; i < nlocked; i++)
 		unlock_page(locked[i]);
 	for (i = 0; i < found; i++)
@@ -405,7 +410,6 @@ static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 		folio_mark_dirty(page);
 	}
 	do_fault_around(view, mapping, page, index);
-	mm_stat(view->mm, faults, 1);
 	unlock_page(page);
 	put_page(page);
 out:
@@ -437,9 +441,9 @@ static void do_wp_fault(struct view *view, pgoff_t index, int tid)
 	wait_on_page_writeback(page);
 	if (PageUptodate(page))
 		folio_mark_dirty(page);
+	mm_stat(view->mm, wp_faults, 1);	/* before the ioctl wakes the thread */
 	while (ioctl(view->mm->uffd, UFFDIO_WRITEPROTECT, &wp) < 0 && errno == EAGAIN)
 		;
-	mm_stat(view->mm, wp_faults, 1);
 	unlock_page(page);
 	put_page(page);
 out:
@@ -455,10 +459,8 @@ static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
 	pgoff_t index;
 
 	/* Before any lock: a no-fault copy must never wait (see the top). */
-	if (uaccess_refuse_fault(tid)) {
-		mm_stat(mm, refused, 1);
+	if (uaccess_refuse_fault(tid, &mm->stats.refused))
 		return;
-	}
 	/* The fault path takes the mm lock: is @tid holding a page lock? */
 	lockdep_fault(tid, NULL, 0, false);
 	mmap_read_lock(mm);
@@ -571,6 +573,9 @@ int populate_view_range(struct view *view, char *start, char *end)
 				run_wp = wp;
 			run++;
 		}
+		if (nr)
+			uffd_wake(view->mm, view_addr(view, first),
+				  (size_t)nr << PAGE_SHIFT);
 		for (i = 0; i < nr; i++) {
 			unlock_page(pages[i]);
 			put_page(pages[i]);

@@ -127,7 +127,8 @@ void *pcache_mmap(int fd, size_t length, int prot, off_t offset)
 		goto out_put;
 	err = -EINVAL;
 	if (!length || offset < 0 || ((uint64_t)offset & ~PAGE_MASK) ||
-	    (prot & ~(PROT_READ | PROT_WRITE)) || length > SIZE_MAX - PAGE_SIZE)
+	    (prot != PROT_READ && prot != (PROT_READ | PROT_WRITE)) ||
+	    length > SIZE_MAX - PAGE_SIZE)
 		goto out_put;
 	len = PAGE_ALIGN(length);
 	err = -EOVERFLOW;
@@ -146,7 +147,7 @@ void *pcache_mmap(int fd, size_t length, int prot, off_t offset)
 	view = kzalloc(sizeof(*view));
 	if (!view)
 		goto out_put;
-	addr = sys.mmap(NULL, len, prot ? prot : PROT_NONE, MAP_SHARED,
+	addr = sys.mmap(NULL, len, prot, MAP_SHARED,
 			mapping->memfd, offset);
 	if (addr == MAP_FAILED) {
 		err = sys_err();
