@@ -77,12 +77,19 @@ struct pcache_config {
 	 */
 	unsigned int fault_around_pages;
 	unsigned int fault_threads;
+	/*
+	 * Non-zero: a backend that has a perform_write op (the memory backend
+	 * does) takes each write whole, with its own copy loop, instead of the
+	 * page-by-page loop of write_strategy.  Off by default.
+	 */
+	int perform_write;
 };
 
 /*
  * Fill *cfg with the defaults: memory backend, bounce strategy - or the
  * strategy named by the environment variable PCACHE_WRITE_STRATEGY, if it
- * names one (how the pcache tools are switched).
+ * names one, and perform_write from PCACHE_PERFORM_WRITE=0/1 (how the pcache
+ * tools are switched).
  */
 void pcache_config_init(struct pcache_config *cfg);
 
@@ -291,6 +298,7 @@ struct pcache_stats {
 	uint64_t bytes_copied;	/* bytes moved by the library's copies (both copies of a bounce) */
 	uint64_t read_folio_calls;	/* backend page reads */
 	uint64_t writeback_pages;	/* pages written back */
+	uint64_t perform_write_calls;	/* writes taken whole by a backend's perform_write */
 	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
 	uint64_t views;			/* live views */
 	uint64_t view_faults;		/* missing/minor view faults served */

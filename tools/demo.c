@@ -55,6 +55,7 @@ static void fault_tour(int strategy)
 
 	pcache_config_init(&cfg);
 	cfg.write_strategy = strategy;
+	cfg.perform_write = 0;		/* the strategy's own page loop */
 	if (pcache_create(&cfg, &pc)) {
 		STEP(0, "create a cache with strategy %s", pcache_strategy_name(strategy));
 		return;

@@ -59,6 +59,9 @@ void pcache_config_init(struct pcache_config *cfg)
 	env = getenv("PCACHE_WRITE_STRATEGY");
 	if (env && pcache_strategy_from_name(env) >= 0)
 		cfg->write_strategy = pcache_strategy_from_name(env);
+	env = getenv("PCACHE_PERFORM_WRITE");
+	if (env)
+		cfg->perform_write = atoi(env) != 0;
 }
 
 int pcache_set_write_strategy(int fd, int strategy)
@@ -715,6 +718,7 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 	st->bytes_copied = LOAD(pc->stats.bytes_copied);
 	st->read_folio_calls = LOAD(pc->stats.read_folio_calls);
 	st->writeback_pages = LOAD(pc->stats.writeback_pages);
+	st->perform_write_calls = LOAD(pc->stats.perform_write_calls);
 	for (i = 0; i < PCACHE_WRITE_NR; i++) {
 		struct pcache_strategy_stats *s = &pc->stats.strategy[i];
 

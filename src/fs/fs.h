@@ -146,6 +146,7 @@ struct stat_counters {
 	uint64_t bytes_copied;
 	uint64_t read_folio_calls;
 	uint64_t writeback_pages;
+	uint64_t perform_write_calls;
 	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
 };
 

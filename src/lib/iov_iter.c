@@ -306,6 +306,13 @@ static size_t from_user_nofault_step(char *base, size_t progress, size_t len,
 	return copy_from_user_nofault((char *)to + progress, base, len);
 }
 
+size_t copy_from_iter_atomic(void *to, size_t bytes, struct iov_iter *i)
+{
+	if (WARN_ON_ONCE(!i->data_source))
+		return 0;
+	return iterate(i, bytes, to, from_user_nofault_step, from_mem_step);
+}
+
 size_t copy_page_from_iter_atomic(struct page *page, size_t offset,
 				  size_t bytes, struct iov_iter *i)
 {

@@ -123,6 +123,8 @@ size_t copy_page_to_iter(struct page *page, size_t offset, size_t bytes,
  */
 size_t copy_page_from_iter_atomic(struct page *page, size_t offset,
 				  size_t bytes, struct iov_iter *i);
+/* The same into any library memory (several pages that sit side by side). */
+size_t copy_from_iter_atomic(void *to, size_t bytes, struct iov_iter *i);
 
 /* Move forward / back by @bytes (revert: at most what was advanced). */
 void iov_iter_advance(struct iov_iter *i, size_t bytes);

@@ -254,6 +254,21 @@ ssize_t filemap_read(struct file *file, struct iov_iter *to, loff_t pos);
 ssize_t generic_perform_write(struct file *file, struct iov_iter *from,
 			      loff_t pos);
 
+/*
+ * For a backend's perform_write: write up to @bytes (inside one page) at
+ * @pos with the bounce copy, which makes progress whatever the source does.
+ * Returns bytes written or a negative errno (-EFAULT: nothing readable).
+ */
+ssize_t write_chunk_bounce(struct file *file, struct iov_iter *i, loff_t pos,
+			   size_t bytes);
+
+/* Mark @nr locked, uptodate pages of @mapping dirty, tagging under one lock. */
+void mapping_mark_dirty_batch(struct address_space *mapping,
+			      struct page **pages, unsigned int nr);
+
+/* A write made pages past i_size and then failed: drop them again. */
+void write_failed(struct address_space *mapping, loff_t to);
+
 /* Generic helpers a backend's write_begin / write_end may use. */
 int grab_cache_page_write_begin(struct address_space *mapping, pgoff_t index,
 				struct page **pagep);

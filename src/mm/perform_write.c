@@ -87,7 +87,7 @@ static int mapping_write_end(struct file *file, struct address_space *mapping,
  * Pages past i_size made by a write that then failed hold nothing: drop
  * them, as the kernel's write_failed() -> truncate_pagecache() does.
  */
-static void write_failed(struct address_space *mapping, loff_t to)
+void write_failed(struct address_space *mapping, loff_t to)
 {
 	struct inode *inode = mapping->host;
 	loff_t isize = i_size_read(inode);
@@ -297,24 +297,39 @@ static ssize_t write_page_bounce_opt(struct file *file,
 	return status ? status : -EFAULT;
 }
 
+ssize_t write_chunk_bounce(struct file *file, struct iov_iter *i, loff_t pos,
+			   size_t bytes)
+{
+	struct address_space *mapping = file_mapping(file);
+	struct pcache *pc = mapping->host->i_sb;
+
+	return write_page_bounce(file, mapping, i, pos, bytes,
+				 &pc->stats.strategy[PCACHE_WRITE_BOUNCE]);
+}
+
 ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 			      loff_t pos)
 {
 	struct address_space *mapping = file_mapping(file);
 	struct pcache *pc = mapping->host->i_sb;
-	struct pcache_strategy_stats *st = &pc->stats.strategy[file->f_strategy];
+	int strategy = READ_ONCE(file->f_strategy);	/* one per write */
+	struct pcache_strategy_stats *st = &pc->stats.strategy[strategy];
 	ssize_t written = 0, status = 0;
 
-	if (mapping->a_ops->perform_write) {
+	if (mapping->a_ops->perform_write && pc->cfg.perform_write) {
 		written = mapping->a_ops->perform_write(file, i, pos);
-		goto out;
+		if (written > 0) {
+			stat_add(pc, perform_write_calls, 1);
+			stat_add(pc, bytes_written, (uint64_t)written);
+		}
+		return written;
 	}
 	while (iov_iter_count(i)) {
 		size_t offset = (size_t)pos & ~PAGE_MASK;
 		size_t bytes = min(PAGE_SIZE - offset, iov_iter_count(i));
 		size_t before = iov_iter_count(i);
 
-		switch (file->f_strategy) {
+		switch (strategy) {
 		case PCACHE_WRITE_NAIVE:
 			status = write_page_naive(file, mapping, i, pos, bytes, st);
 			break;
@@ -328,7 +343,7 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 		case PCACHE_WRITE_ATOMIC:
 		case PCACHE_WRITE_OPTIMISTIC:
 			status = write_page_atomic(file, mapping, i, pos, bytes, st,
-						   file->f_strategy == PCACHE_WRITE_ATOMIC);
+						   strategy == PCACHE_WRITE_ATOMIC);
 			break;
 		default:
 			status = -EOPNOTSUPP;
@@ -346,11 +361,10 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 		 * view fault, and the next round faults in; a real fault gives a
 		 * round with no progress, which ends the write with -EFAULT.
 		 */
-		if (file->f_strategy == PCACHE_WRITE_NAIVE &&
+		if (strategy == PCACHE_WRITE_NAIVE &&
 		    before - iov_iter_count(i) < bytes)
 			break;
 	}
-out:
 	if (written > 0) {
 		__atomic_fetch_add(&st->writes, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&st->bytes, (uint64_t)written, __ATOMIC_RELAXED);

@@ -39,6 +39,29 @@ bool filemap_dirty_folio(struct address_space *mapping, struct page *page)
 	return true;
 }
 
+void mapping_mark_dirty_batch(struct address_space *mapping,
+			      struct page **pages, unsigned int nr)
+{
+	struct pcache *pc = mapping->host->i_sb;
+	unsigned int k, newly = 0;
+	bool dirtied[nr];
+
+	for (k = 0; k < nr; k++) {
+		assert(PageLocked(pages[k]) && PageUptodate(pages[k]));
+		dirtied[k] = !TestSetPageDirty(pages[k]);
+		newly += dirtied[k];
+	}
+	if (!newly)
+		return;
+	__atomic_add_fetch(&pc->nr_dirty, newly, __ATOMIC_RELAXED);
+	pthread_rwlock_wrlock(&mapping->i_pages_lock);
+	for (k = 0; k < nr; k++)
+		if (dirtied[k])
+			radix_tag_set(&mapping->i_pages, pages[k]->index,
+				      RADIX_TAG_DIRTY);
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+}
+
 bool folio_mark_dirty(struct page *page)
 {
 	struct address_space *mapping = page->mapping;
