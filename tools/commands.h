@@ -6,7 +6,9 @@
 #ifndef PCACHE_TOOLS_COMMANDS_H
 #define PCACHE_TOOLS_COMMANDS_H
 
+int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_stress(int argc, char **argv);
+int cmd_torture(int argc, char **argv);
 
 #endif

@@ -11,8 +11,10 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "bench",  cmd_bench,  "benchmarks side by side with the kernel's page cache" },
 	{ "demo",   cmd_demo,   "a short tour: writes, reads, truncate, faults, stats" },
 	{ "stress", cmd_stress, "model-based random test: pcache vs a trivially correct model" },
+	{ "torture", cmd_torture, "the 2007 RFC's deadlocks and corruption, per write strategy" },
 };
 
 static int usage(FILE *f)

@@ -146,7 +146,7 @@ static ssize_t memory_perform_write(struct file *file, struct iov_iter *i,
 		if (k)
 			mapping_mark_dirty_batch(mapping, pages, k);
 		if (committed && pos + (loff_t)committed > i_size_read(inode))
-			i_size_write(inode, pos + (loff_t)committed);
+			i_size_grow(inode, pos + (loff_t)committed);
 		for (k = 0; k < nr; k++) {
 			unlock_page(pages[k]);
 			put_page(pages[k]);

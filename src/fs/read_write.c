@@ -136,7 +136,7 @@ int vfs_truncate(struct file *file, loff_t length)
 		if (err)
 			goto out_unlock;
 		pagecache_isize_extended(inode, old, length);
-		i_size_write(inode, length);
+		i_size_grow(inode, length);
 	}
 	if (pc->s_op->setsize)
 		err = pc->s_op->setsize(inode, length);

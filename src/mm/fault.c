@@ -56,12 +56,24 @@
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
 #endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON		(1 << 14)
+#endif
+#ifndef UFFDIO_POISON
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON	_IOWR(UFFDIO, 0x08, struct uffdio_poison)
+#endif
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
 #endif
 
 #define UFFD_FEATURES	(UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM | \
-			 UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_THREAD_ID)
+			 UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_THREAD_ID | \
+			 UFFD_FEATURE_POISON)
 
 #define mm_stat(mm, field, n) \
 	__atomic_fetch_add(&(mm)->stats.field, (n), __ATOMIC_RELAXED)
@@ -202,10 +214,80 @@ static void uffd_wake(struct mm *mm, char *addr, size_t len)
 	ioctl(mm->uffd, UFFDIO_WAKE, &r);
 }
 
+static bool index_past_eof(struct address_space *mapping, pgoff_t index)
+{
+	loff_t isize = __atomic_load_n(&mapping->host->i_size, __ATOMIC_SEQ_CST);
+
+	return index >= (PAGE_ALIGN((uint64_t)isize) >> PAGE_SHIFT);
+}
+
+/*
+ * A fault the cache cannot serve (no memory, a backend error): SIGBUS to
+ * the thread, which is blocked in that fault.  (If the message were a stale
+ * duplicate the signal could reach a thread that has moved on; errors are
+ * rare, end of file is the common case and goes through fault_past_eof.)
+ */
 static void send_sigbus(struct mm *mm, int tid)
 {
 	mm_stat(mm, sigbus, 1);
 	syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+}
+
+/*
+ * A fault past end of file: UFFDIO_POISON the page, so the retried access
+ * gets the kernel's own SIGBUS (BUS_ADRERR, at the faulting address), as a
+ * touch past EOF of a real file mapping does.  Unlike a signal sent to the
+ * thread, a poisoned page is right even when the message is stale: it only
+ * says "this page is past EOF".  When the file grows over it, the poison
+ * must go: i_size_grow() zaps from mapping->poison_lo up.  The store to
+ * poison_lo and the i_size check that follows pair with i_size_grow()'s
+ * store to i_size and its load of poison_lo (both sequentially consistent):
+ * if the file grew meanwhile, one of the two sides sees it and zaps.
+ */
+static void fault_past_eof(struct view *view, struct address_space *mapping,
+			   pgoff_t index, int tid)
+{
+	char *addr = view_addr(view, index);
+	struct uffdio_poison p = {
+		.range = { (uintptr_t)addr, PAGE_SIZE },
+		.mode = 0,
+	};
+	uint64_t lo;
+
+	mm_stat(view->mm, sigbus, 1);	/* before the ioctl wakes the thread */
+	if (ioctl(view->mm->uffd, UFFDIO_POISON, &p) < 0) {
+		struct uffdio_writeprotect unwp = {
+			.range = p.range,
+			.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+		};
+
+		if (errno != EEXIST || !index_past_eof(mapping, index)) {
+			uffd_wake(view->mm, addr, PAGE_SIZE);	/* it grew: retry */
+			return;
+		}
+		/*
+		 * Past EOF nothing is mapped, so the entry in the way is the
+		 * uffd-wp marker a zap of a write-protected page leaves
+		 * behind: clear it, then poison.
+		 */
+		ioctl(view->mm->uffd, UFFDIO_WRITEPROTECT, &unwp);
+		if (ioctl(view->mm->uffd, UFFDIO_POISON, &p) < 0) {
+			/*
+			 * Still in the way: another handler poisoned it first
+			 * (a duplicate message for the same fault).  Its
+			 * poison does the job; never signal on a guess.
+			 */
+			uffd_wake(view->mm, addr, PAGE_SIZE);
+			return;
+		}
+	}
+	lo = __atomic_load_n(&mapping->poison_lo, __ATOMIC_SEQ_CST);
+	while (index < lo &&
+	       !__atomic_compare_exchange_n(&mapping->poison_lo, &lo, index, 0,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	if (!index_past_eof(mapping, index))
+		madvise(addr, PAGE_SIZE, MADV_DONTNEED);	/* grew under us */
 }
 
 /*
@@ -381,13 +463,6 @@ static int fault_get_page(struct view *view, struct address_space *mapping,
 	return 0;
 }
 
-static bool index_past_eof(struct address_space *mapping, pgoff_t index)
-{
-	loff_t isize = i_size_read(mapping->host);
-
-	return index >= (PAGE_ALIGN((uint64_t)isize) >> PAGE_SHIFT);
-}
-
 /* filemap_fault: a MISSING or MINOR fault. mm lock held (read). */
 static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 {
@@ -396,7 +471,7 @@ static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 
 	filemap_invalidate_lock_shared(mapping);
 	if (index_past_eof(mapping, index)) {
-		send_sigbus(view->mm, tid);
+		fault_past_eof(view, mapping, index, tid);
 		goto out;
 	}
 	lockdep_fault(tid, mapping, index, true);
@@ -429,7 +504,7 @@ static void do_wp_fault(struct view *view, pgoff_t index, int tid)
 
 	filemap_invalidate_lock_shared(mapping);
 	if (index_past_eof(mapping, index)) {
-		send_sigbus(view->mm, tid);
+		fault_past_eof(view, mapping, index, tid);
 		goto out;
 	}
 	lockdep_fault(tid, mapping, index, true);
@@ -615,7 +690,26 @@ void page_mkclean(struct page *page)
 	pthread_rwlock_unlock(&mapping->i_mmap_lock);
 }
 
+void unpoison_mapping(struct address_space *mapping, pgoff_t new_eof)
+{
+	uint64_t lo = __atomic_load_n(&mapping->poison_lo, __ATOMIC_SEQ_CST);
+
+	while (lo < new_eof) {
+		/* Past-EOF poison now inside the file: zap it (MADV_DONTNEED does). */
+		unmap_mapping_range(mapping, lo, new_eof);
+		if (__atomic_compare_exchange_n(&mapping->poison_lo, &lo, new_eof, 0,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			break;
+	}
+}
+
 void unmap_mapping_pages(struct address_space *mapping, pgoff_t index)
+{
+	unmap_mapping_range(mapping, index, UINT64_MAX);
+}
+
+void unmap_mapping_range(struct address_space *mapping, pgoff_t index,
+			 pgoff_t end)
 {
 	struct view *view;
 
@@ -624,12 +718,12 @@ void unmap_mapping_pages(struct address_space *mapping, pgoff_t index)
 	pthread_rwlock_rdlock(&mapping->i_mmap_lock);
 	list_for_each_entry(view, &mapping->i_mmap, i_mmap) {
 		pgoff_t from = max(index, view->pgoff);
+		pgoff_t to = min(end, view_end_index(view));
 
-		if (from >= view_end_index(view))
+		if (from >= to)
 			continue;
-		/* Zap: the next touch faults, and finds end of file. */
-		madvise(view_addr(view, from),
-			(size_t)(view_end_index(view) - from) << PAGE_SHIFT,
+		/* Zap: the next touch faults again and sees the file as it is. */
+		madvise(view_addr(view, from), (size_t)(to - from) << PAGE_SHIFT,
 			MADV_DONTNEED);
 	}
 	pthread_rwlock_unlock(&mapping->i_mmap_lock);

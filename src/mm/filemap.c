@@ -40,6 +40,7 @@
 #include "../fs/fs.h"
 #include "../lib/iov_iter.h"
 #include "filemap.h"
+#include "mm.h"
 #include "page.h"
 
 #define CHUNK_SIZE	(1ull << PCACHE_CHUNK_SHIFT)
@@ -62,6 +63,7 @@ int mapping_init(struct address_space *mapping, struct inode *host,
 	pthread_rwlock_init(&mapping->invalidate_lock, NULL);
 	pthread_rwlock_init(&mapping->i_mmap_lock, NULL);
 	INIT_LIST_HEAD(&mapping->i_mmap);
+	mapping->poison_lo = UINT64_MAX;
 	radix_init(&mapping->i_pages);
 	radix_init(&mapping->chunks);
 	return 0;
@@ -402,6 +404,16 @@ void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to)
 	put_page(page);
 }
 
+void i_size_grow(struct inode *inode, loff_t size)
+{
+	struct address_space *mapping = &inode->i_data;
+
+	/* Sequentially consistent: pairs with fault_past_eof() (mm/fault.c). */
+	__atomic_store_n(&inode->i_size, size, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&mapping->poison_lo, __ATOMIC_SEQ_CST) != UINT64_MAX)
+		unpoison_mapping(mapping, PAGE_ALIGN((uint64_t)size) >> PAGE_SHIFT);
+}
+
 int mapping_read_folio(struct file *file, struct page *page)
 {
 	struct address_space *mapping = page->mapping;
@@ -583,7 +595,7 @@ int simple_write_end(struct file *file, struct address_space *mapping,
 	 */
 	if (copied) {
 		if (end > i_size_read(inode))
-			i_size_write(inode, end);
+			i_size_grow(inode, end);
 		folio_mark_dirty(page);
 	}
 out_unlock:

@@ -160,6 +160,7 @@ struct address_space {
 	pthread_rwlock_t i_mmap_lock;	/* protects i_mmap, nr_views */
 	struct list_head i_mmap;	/* struct view.i_mmap */
 	unsigned int nr_views;
+	uint64_t poison_lo;		/* lowest page poisoned past EOF (atomic) */
 };
 
 /* invalidate_lock: shared for faults and page-creating reads, exclusive for truncate. */
@@ -265,6 +266,13 @@ ssize_t write_chunk_bounce(struct file *file, struct iov_iter *i, loff_t pos,
 /* Mark @nr locked, uptodate pages of @mapping dirty, tagging under one lock. */
 void mapping_mark_dirty_batch(struct address_space *mapping,
 			      struct page **pages, unsigned int nr);
+
+/*
+ * Raise i_size to @size (i_rwsem held).  Every growth goes through here:
+ * views may hold past-EOF poison (mm/fault.c) that must go when the file
+ * grows over it.
+ */
+void i_size_grow(struct inode *inode, loff_t size);
 
 /* A write made pages past i_size and then failed: drop them again. */
 void write_failed(struct address_space *mapping, loff_t to);

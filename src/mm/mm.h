@@ -117,6 +117,11 @@ int populate_view_range(struct view *view, char *start, char *end);
 void page_mkclean(struct page *page);
 /* Truncation: drop every view's PTEs for file pages >= @index. */
 void unmap_mapping_pages(struct address_space *mapping, pgoff_t index);
+/* Drop every view's PTEs for file pages in [index, end). */
+void unmap_mapping_range(struct address_space *mapping, pgoff_t index,
+			 pgoff_t end);
+/* The file grew to @new_eof pages: lift past-EOF poison below it. */
+void unpoison_mapping(struct address_space *mapping, pgoff_t new_eof);
 /* True if @mapping has views. */
 bool mapping_mapped(struct address_space *mapping);
 
