@@ -216,7 +216,7 @@ static void uffd_wake(struct mm *mm, char *addr, size_t len)
 
 static bool index_past_eof(struct address_space *mapping, pgoff_t index)
 {
-	loff_t isize = __atomic_load_n(&mapping->host->i_size, __ATOMIC_SEQ_CST);
+	loff_t isize = i_size_read(mapping->host);
 
 	return index >= (PAGE_ALIGN((uint64_t)isize) >> PAGE_SHIFT);
 }
@@ -239,10 +239,10 @@ static void send_sigbus(struct mm *mm, int tid)
  * touch past EOF of a real file mapping does.  Unlike a signal sent to the
  * thread, a poisoned page is right even when the message is stale: it only
  * says "this page is past EOF".  When the file grows over it, the poison
- * must go: i_size_grow() zaps from mapping->poison_lo up.  The store to
- * poison_lo and the i_size check that follows pair with i_size_grow()'s
- * store to i_size and its load of poison_lo (both sequentially consistent):
- * if the file grew meanwhile, one of the two sides sees it and zaps.
+ * must go: i_size_grow() zaps from mapping->poison_lo up.  The check and
+ * the poisoning happen under poison_lock, which i_size_grow() takes around
+ * raising i_size: so the file cannot grow between "past EOF" and the
+ * poison, where an access could already hit a page that is inside the file.
  */
 static void fault_past_eof(struct view *view, struct address_space *mapping,
 			   pgoff_t index, int tid)
@@ -254,6 +254,13 @@ static void fault_past_eof(struct view *view, struct address_space *mapping,
 	};
 	uint64_t lo;
 
+	pthread_mutex_lock(&mapping->poison_lock);
+	if (!index_past_eof(mapping, index)) {
+		/* It grew since the caller looked: the retry will be served. */
+		pthread_mutex_unlock(&mapping->poison_lock);
+		uffd_wake(view->mm, addr, PAGE_SIZE);
+		return;
+	}
 	mm_stat(view->mm, sigbus, 1);	/* before the ioctl wakes the thread */
 	if (ioctl(view->mm->uffd, UFFDIO_POISON, &p) < 0) {
 		struct uffdio_writeprotect unwp = {
@@ -261,8 +268,9 @@ static void fault_past_eof(struct view *view, struct address_space *mapping,
 			.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
 		};
 
-		if (errno != EEXIST || !index_past_eof(mapping, index)) {
-			uffd_wake(view->mm, addr, PAGE_SIZE);	/* it grew: retry */
+		if (errno != EEXIST) {
+			pthread_mutex_unlock(&mapping->poison_lock);
+			uffd_wake(view->mm, addr, PAGE_SIZE);
 			return;
 		}
 		/*
@@ -277,17 +285,15 @@ static void fault_past_eof(struct view *view, struct address_space *mapping,
 			 * (a duplicate message for the same fault).  Its
 			 * poison does the job; never signal on a guess.
 			 */
+			pthread_mutex_unlock(&mapping->poison_lock);
 			uffd_wake(view->mm, addr, PAGE_SIZE);
 			return;
 		}
 	}
-	lo = __atomic_load_n(&mapping->poison_lo, __ATOMIC_SEQ_CST);
-	while (index < lo &&
-	       !__atomic_compare_exchange_n(&mapping->poison_lo, &lo, index, 0,
-					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		;
-	if (!index_past_eof(mapping, index))
-		madvise(addr, PAGE_SIZE, MADV_DONTNEED);	/* grew under us */
+	lo = __atomic_load_n(&mapping->poison_lo, __ATOMIC_RELAXED);
+	if (index < lo)
+		__atomic_store_n(&mapping->poison_lo, index, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&mapping->poison_lock);
 }
 
 /*
@@ -692,14 +698,12 @@ void page_mkclean(struct page *page)
 
 void unpoison_mapping(struct address_space *mapping, pgoff_t new_eof)
 {
-	uint64_t lo = __atomic_load_n(&mapping->poison_lo, __ATOMIC_SEQ_CST);
+	uint64_t lo = __atomic_load_n(&mapping->poison_lo, __ATOMIC_RELAXED);
 
-	while (lo < new_eof) {
-		/* Past-EOF poison now inside the file: zap it (MADV_DONTNEED does). */
+	/* poison_lock held.  Poison now inside the file: zap (MADV_DONTNEED lifts it). */
+	if (lo < new_eof) {
 		unmap_mapping_range(mapping, lo, new_eof);
-		if (__atomic_compare_exchange_n(&mapping->poison_lo, &lo, new_eof, 0,
-						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			break;
+		__atomic_store_n(&mapping->poison_lo, new_eof, __ATOMIC_RELAXED);
 	}
 }
 

@@ -64,6 +64,7 @@ int mapping_init(struct address_space *mapping, struct inode *host,
 	pthread_rwlock_init(&mapping->i_mmap_lock, NULL);
 	INIT_LIST_HEAD(&mapping->i_mmap);
 	mapping->poison_lo = UINT64_MAX;
+	pthread_mutex_init(&mapping->poison_lock, NULL);
 	radix_init(&mapping->i_pages);
 	radix_init(&mapping->chunks);
 	return 0;
@@ -80,6 +81,7 @@ void mapping_destroy(struct address_space *mapping)
 	radix_destroy(&mapping->chunks, unmap_chunk, NULL);
 	sys.close(mapping->memfd);
 	pthread_rwlock_destroy(&mapping->i_mmap_lock);
+	pthread_mutex_destroy(&mapping->poison_lock);
 	pthread_rwlock_destroy(&mapping->invalidate_lock);
 	pthread_mutex_destroy(&mapping->map_lock);
 	pthread_rwlock_destroy(&mapping->i_pages_lock);
@@ -408,10 +410,11 @@ void i_size_grow(struct inode *inode, loff_t size)
 {
 	struct address_space *mapping = &inode->i_data;
 
-	/* Sequentially consistent: pairs with fault_past_eof() (mm/fault.c). */
-	__atomic_store_n(&inode->i_size, size, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&mapping->poison_lo, __ATOMIC_SEQ_CST) != UINT64_MAX)
-		unpoison_mapping(mapping, PAGE_ALIGN((uint64_t)size) >> PAGE_SHIFT);
+	/* Against fault_past_eof(): no page is poisoned as past EOF meanwhile. */
+	pthread_mutex_lock(&mapping->poison_lock);
+	i_size_write(inode, size);
+	unpoison_mapping(mapping, PAGE_ALIGN((uint64_t)size) >> PAGE_SHIFT);
+	pthread_mutex_unlock(&mapping->poison_lock);
 }
 
 int mapping_read_folio(struct file *file, struct page *page)

@@ -160,7 +160,8 @@ struct address_space {
 	pthread_rwlock_t i_mmap_lock;	/* protects i_mmap, nr_views */
 	struct list_head i_mmap;	/* struct view.i_mmap */
 	unsigned int nr_views;
-	uint64_t poison_lo;		/* lowest page poisoned past EOF (atomic) */
+	pthread_mutex_t poison_lock;	/* i_size growth vs. past-EOF poisoning */
+	uint64_t poison_lo;		/* lowest page poisoned past EOF (poison_lock) */
 };
 
 /* invalidate_lock: shared for faults and page-creating reads, exclusive for truncate. */
