@@ -31,7 +31,7 @@ case "$SANITIZE" in
 *thread*) ITER=200; TIMEOUT=5000; STRATEGIES="bounce bounce-opt atomic optimistic" ;;
 *)	ITER=200; TIMEOUT=3000; STRATEGIES="naive bounce bounce-opt atomic optimistic" ;;
 esac
-STRATEGY_ARG=$(echo $STRATEGIES | tr ' ' ',')
+STRATEGY_ARG=$(echo "$STRATEGIES" | tr ' ' ',')
 
 if [ ! -x "$PCACHE" ]; then
 	echo "FAIL: $PCACHE not found (run make first)" >&2

@@ -35,6 +35,7 @@ struct held_lock {
 struct lockdep_thread {
 	int tid;			/* atomic: 0 free */
 	int depth;			/* atomic */
+	int in_copy;			/* atomic: inside a guarded user copy */
 	struct held_lock held[MAX_HELD];
 };
 
@@ -80,15 +81,14 @@ static unsigned int shown[R_NR];
 static void thread_gone(void *p)
 {
 	struct lockdep_thread *t = p;
-	int i;
 
-	for (i = 0; i < MAX_THREADS; i++)
-		if (__atomic_load_n(&threads[i], __ATOMIC_ACQUIRE) == t) {
-			__atomic_store_n(&threads[i], NULL, __ATOMIC_RELEASE);
-			break;
-		}
+	/*
+	 * Never freed (the fault handler may be reading it right now) but
+	 * kept in the table, free for the next thread: nothing leaks.
+	 */
+	__atomic_store_n(&t->depth, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->in_copy, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&t->tid, 0, __ATOMIC_RELEASE);
-	/* Never freed: the fault handler may be reading it right now. */
 }
 
 static void lockdep_setup(void)
@@ -116,12 +116,24 @@ static struct lockdep_thread *this_thread(void)
 	struct lockdep_thread *t = me;
 	int i;
 
+	int tid = (int)syscall(SYS_gettid);
+
 	if (likely(t))
 		return t;
+	/* A record a finished thread left behind? */
+	for (i = 0; i < MAX_THREADS; i++) {
+		int zero = 0;
+
+		t = __atomic_load_n(&threads[i], __ATOMIC_ACQUIRE);
+		if (t && __atomic_compare_exchange_n(&t->tid, &zero, tid, 0,
+						     __ATOMIC_ACQ_REL,
+						     __ATOMIC_RELAXED))
+			goto found;
+	}
 	t = calloc(1, sizeof(*t));	/* not kmalloc: no fault injection here */
 	if (!t)
 		return NULL;
-	t->tid = (int)syscall(SYS_gettid);
+	t->tid = tid;
 	for (i = 0; i < MAX_THREADS; i++) {
 		struct lockdep_thread *none = NULL;
 
@@ -130,6 +142,7 @@ static struct lockdep_thread *this_thread(void)
 						__ATOMIC_RELAXED))
 			break;
 	}
+found:
 	me = t;
 	pthread_setspecific(thread_key, t);
 	return t;
@@ -272,13 +285,26 @@ void __lockdep_release(enum lock_class class, const void *obj)
 	/* Released a lock taken before the validator was on: ignore. */
 }
 
+void __lockdep_user_copy(int delta)
+{
+	struct lockdep_thread *t = this_thread();
+
+	if (t)
+		__atomic_add_fetch(&t->in_copy, delta, __ATOMIC_RELEASE);
+}
+
 void __lockdep_fault(int tid, const void *owner, uint64_t index, bool page_known)
 {
 	struct lockdep_thread *t = find_thread(tid);
 	char what[128];
 	int i, depth;
 
-	if (!t)
+	/*
+	 * Library threads fault on views only inside a guarded copy.  If the
+	 * thread is not in one, the message is stale (another fault's install
+	 * already woke it): its locks say nothing about this fault.
+	 */
+	if (!t || !__atomic_load_n(&t->in_copy, __ATOMIC_ACQUIRE))
 		return;
 	depth = __atomic_load_n(&t->depth, __ATOMIC_ACQUIRE);
 	for (i = 0; i < depth && i < MAX_HELD; i++) {

@@ -48,6 +48,14 @@ void __lockdep_acquire(enum lock_class class, const void *obj,
 		       const void *owner, uint64_t index, bool try);
 void __lockdep_release(enum lock_class class, const void *obj);
 void __lockdep_fault(int tid, const void *owner, uint64_t index, bool page_known);
+void __lockdep_user_copy(int delta);
+
+/* uaccess: this thread enters (+1) or leaves (-1) a guarded user copy. */
+static inline void lockdep_user_copy(int delta)
+{
+	if (unlikely(lockdep_enabled))
+		__lockdep_user_copy(delta);
+}
 
 /*
  * @obj is the lock; @owner and @index say which page of which file (for

@@ -132,6 +132,7 @@
 #include <unistd.h>
 
 #include "../base/compiler.h"
+#include "../base/lockdep.h"
 #include "uaccess.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -329,6 +330,7 @@ static size_t __guarded(enum uaccess_op op, char *to, const char *from,
 	    uaccess_init() < 0)
 		return n;	/* unguarded would mean a crash: refuse instead */
 
+	lockdep_user_copy(1);
 	prev = current_guard;
 	guard.nofault_gen = nofault_gen;
 	guard.ulo = (uintptr_t)user;
@@ -337,6 +339,7 @@ static size_t __guarded(enum uaccess_op op, char *to, const char *from,
 	if (sigsetjmp(guard.env, 0)) {
 		/* Back from fault_handler(); prev and n were not changed since. */
 		current_guard = prev;
+		lockdep_user_copy(-1);
 		return n - guard.progress;
 	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -345,6 +348,7 @@ static size_t __guarded(enum uaccess_op op, char *to, const char *from,
 	guarded_run(&guard, op, to, from, n);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	current_guard = prev;
+	lockdep_user_copy(-1);
 	return 0;
 }
 

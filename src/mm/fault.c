@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,12 +450,13 @@ static void do_fault_around(struct view *view, struct address_space *mapping,
  * referenced.  Caller holds invalidate_lock (read) and checked i_size.
  */
 static int fault_get_page(struct view *view, struct address_space *mapping,
-			  pgoff_t index, struct page **pagep)
+			  pgoff_t index, struct page **pagep, unsigned int nowait)
 {
 	struct page *page;
 	int err;
 
-	err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT, &page);
+	err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT | nowait,
+			       &page);
 	if (err)
 		return err;
 	if (!PageUptodate(page)) {
@@ -469,19 +471,29 @@ static int fault_get_page(struct view *view, struct address_space *mapping,
 	return 0;
 }
 
-/* filemap_fault: a MISSING or MINOR fault. mm lock held (read). */
-static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
+/*
+ * filemap_fault: a MISSING or MINOR fault. mm lock held (read).
+ * Returns false if a lock was busy: the fault is retried later.
+ */
+static bool filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 {
 	struct address_space *mapping = file_mapping(view->file);
 	struct page *page;
+	int err;
 
-	filemap_invalidate_lock_shared(mapping);
+	if (!filemap_invalidate_trylock_shared(mapping))
+		return false;
 	if (index_past_eof(mapping, index)) {
 		fault_past_eof(view, mapping, index, tid);
 		goto out;
 	}
 	lockdep_fault(tid, mapping, index, true);
-	if (fault_get_page(view, mapping, index, &page)) {
+	err = fault_get_page(view, mapping, index, &page, FGP_NOWAIT);
+	if (err == -EAGAIN) {
+		filemap_invalidate_unlock(mapping);
+		return false;
+	}
+	if (err) {
 		send_sigbus(view->mm, tid);
 		goto out;
 	}
@@ -495,10 +507,11 @@ static void filemap_fault(struct view *view, pgoff_t index, bool write, int tid)
 	put_page(page);
 out:
 	filemap_invalidate_unlock(mapping);
+	return true;
 }
 
-/* page_mkwrite: a store to a write-protected (clean) page. */
-static void do_wp_fault(struct view *view, pgoff_t index, int tid)
+/* page_mkwrite: a store to a write-protected (clean) page.  As filemap_fault. */
+static bool do_wp_fault(struct view *view, pgoff_t index, int tid)
 {
 	struct address_space *mapping = file_mapping(view->file);
 	char *addr = view_addr(view, index);
@@ -507,14 +520,21 @@ static void do_wp_fault(struct view *view, pgoff_t index, int tid)
 		.mode = 0,
 	};
 	struct page *page;
+	int err;
 
-	filemap_invalidate_lock_shared(mapping);
+	if (!filemap_invalidate_trylock_shared(mapping))
+		return false;
 	if (index_past_eof(mapping, index)) {
 		fault_past_eof(view, mapping, index, tid);
 		goto out;
 	}
 	lockdep_fault(tid, mapping, index, true);
-	if (filemap_get_page(mapping, index, FGP_LOCK, &page)) {
+	err = filemap_get_page(mapping, index, FGP_LOCK | FGP_NOWAIT, &page);
+	if (err == -EAGAIN) {
+		filemap_invalidate_unlock(mapping);
+		return false;
+	}
+	if (err) {
 		/* Gone since (truncated and punched): the retry faults anew. */
 		uffd_wake(view->mm, addr, PAGE_SIZE);
 		goto out;
@@ -529,9 +549,14 @@ static void do_wp_fault(struct view *view, pgoff_t index, int tid)
 	put_page(page);
 out:
 	filemap_invalidate_unlock(mapping);
+	return true;
 }
 
-static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
+/*
+ * Serve one fault message.  Returns false if it must be retried later:
+ * a handler never sleeps on a lock (see fault_thread).
+ */
+static bool handle_fault(struct mm *mm, const struct uffd_msg *msg)
 {
 	char *addr = (char *)(uintptr_t)(msg->arg.pagefault.address & PAGE_MASK);
 	uint64_t flags = msg->arg.pagefault.flags;
@@ -539,12 +564,15 @@ static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
 	struct view *view;
 	pgoff_t index;
 
+	bool done = true;
+
 	/* Before any lock: a no-fault copy must never wait (see the top). */
 	if (uaccess_refuse_fault(tid, &mm->stats.refused))
-		return;
+		return true;
 	/* The fault path takes the mm lock: is @tid holding a page lock? */
 	lockdep_fault(tid, NULL, 0, false);
-	mmap_read_lock(mm);
+	if (!mmap_read_trylock(mm, FGP_NOWAIT_NS))
+		return false;
 	view = find_view(mm, addr);
 	if (!view) {
 		/* Unmapped meanwhile: let the thread retry into its SIGSEGV. */
@@ -553,17 +581,33 @@ static void handle_fault(struct mm *mm, const struct uffd_msg *msg)
 	}
 	index = view->pgoff + ((size_t)(addr - view->start) >> PAGE_SHIFT);
 	if (flags & UFFD_PAGEFAULT_FLAG_WP)
-		do_wp_fault(view, index, tid);
+		done = do_wp_fault(view, index, tid);
 	else
-		filemap_fault(view, index, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid);
+		done = filemap_fault(view, index, flags & UFFD_PAGEFAULT_FLAG_WRITE,
+				     tid);
 out:
 	mmap_unlock(mm);
+	return done;
 }
+
+/*
+ * A handler thread.  It never sleeps long on a lock: a fault whose mm lock,
+ * invalidate_lock or page lock stays busy for FGP_NOWAIT_NS is kept aside
+ * and tried again after the messages that came in meanwhile.  (The short
+ * wait, rather than a trylock, keeps a looping mlock() from starving it.)  So a blocked fault can never stop
+ * the handler from refusing another thread's fault - the thread that holds
+ * the very page lock we want may be inside a no-fault copy, waiting for its
+ * refusal (the optimistic strategy's ABBA case).  A fault that stays blocked
+ * (only naive's deadlocks do that) costs a retry every DEFER_NS.
+ */
+#define DEFER_MAX	64
+#define DEFER_NS	50000
 
 static void *fault_thread(void *arg)
 {
 	struct mm *mm = arg;
-	struct uffd_msg msgs[16];
+	struct uffd_msg msgs[16], deferred[DEFER_MAX];
+	unsigned int ndeferred = 0;
 	struct pollfd pfd[2] = {
 		{ .fd = mm->uffd, .events = POLLIN },
 		{ .fd = mm->stop_fd, .events = POLLIN },
@@ -571,21 +615,38 @@ static void *fault_thread(void *arg)
 
 	for (;;) {
 		ssize_t n = read(mm->uffd, msgs, sizeof(msgs));
-		size_t i;
+		unsigned int i, kept;
 
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				break;
-			/* Nothing queued: sleep until a fault or the stop signal. */
-			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-				break;
-			if (pfd[1].revents)
-				break;
+		if (n > 0) {
+			for (i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+				if (msgs[i].event != UFFD_EVENT_PAGEFAULT ||
+				    handle_fault(mm, &msgs[i]))
+					continue;
+				if (ndeferred < DEFER_MAX)
+					deferred[ndeferred++] = msgs[i];
+				else	/* out of room: wait for this one */
+					while (!handle_fault(mm, &msgs[i]))
+						sched_yield();
+			}
 			continue;
 		}
-		for (i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
-			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				handle_fault(mm, &msgs[i]);
+		if (errno != EAGAIN && errno != EINTR)
+			break;
+		for (i = kept = 0; i < ndeferred; i++)
+			if (!handle_fault(mm, &deferred[i]))
+				deferred[kept++] = deferred[i];
+		ndeferred = kept;
+		/* Nothing queued: sleep until a fault, the stop signal, or a retry. */
+		if (ndeferred) {
+			struct timespec ts = { 0, DEFER_NS };
+
+			if (ppoll(pfd, 2, &ts, NULL) < 0 && errno != EINTR)
+				break;
+		} else if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
+			break;
+		}
+		if (pfd[1].revents)
+			break;
 	}
 	return NULL;
 }
@@ -633,7 +694,7 @@ int populate_view_range(struct view *view, char *start, char *end)
 				err = -ENOMEM;	/* mlock(2): pages that cannot be made present */
 				break;
 			}
-			err = fault_get_page(view, mapping, index, &pages[nr]);
+			err = fault_get_page(view, mapping, index, &pages[nr], 0);
 			if (err)
 				break;
 			nr++;

@@ -272,7 +272,14 @@ repeat:
 		return 0;
 	}
 	if (fgp & FGP_LOCK) {
-		lock_page(page);
+		if (fgp & FGP_NOWAIT) {
+			if (!lock_page_timed(page, FGP_NOWAIT_NS)) {
+				put_page(page);
+				return -EAGAIN;
+			}
+		} else {
+			lock_page(page);
+		}
 		/* Truncated while we slept for the lock? */
 		if (unlikely(page->mapping != mapping)) {
 			unlock_page(page);

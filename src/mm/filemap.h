@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "../base/compiler.h"
 #include "../base/errseq.h"
@@ -164,6 +165,9 @@ struct address_space {
 	uint64_t poison_lo;		/* lowest page poisoned past EOF (poison_lock) */
 };
 
+/* How long the fault handler waits for a lock before it puts a fault aside. */
+#define FGP_NOWAIT_NS	1000000		/* 1 ms */
+
 /* invalidate_lock: shared for faults and page-creating reads, exclusive for truncate. */
 static inline void filemap_invalidate_lock(struct address_space *mapping)
 {
@@ -175,6 +179,23 @@ static inline void filemap_invalidate_lock_shared(struct address_space *mapping)
 {
 	lockdep_acquire(LOCK_INVALIDATE, &mapping->invalidate_lock, mapping, 0, false);
 	pthread_rwlock_rdlock(&mapping->invalidate_lock);
+}
+
+static inline bool filemap_invalidate_trylock_shared(struct address_space *mapping)
+{
+	struct timespec t;
+
+	/* Wait a little: a queued reader is not starved by a looping writer. */
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += FGP_NOWAIT_NS;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	if (pthread_rwlock_clockrdlock(&mapping->invalidate_lock, CLOCK_MONOTONIC, &t))
+		return false;
+	lockdep_acquire(LOCK_INVALIDATE, &mapping->invalidate_lock, mapping, 0, true);
+	return true;
 }
 
 static inline void filemap_invalidate_unlock(struct address_space *mapping)
@@ -203,6 +224,7 @@ int mapping_cover(struct address_space *mapping, loff_t size);
 /* Flags for filemap_get_page(). */
 #define FGP_LOCK	(1u << 0)	/* return the page locked */
 #define FGP_CREAT	(1u << 1)	/* create it (not uptodate) if missing */
+#define FGP_NOWAIT	(1u << 2)	/* with FGP_LOCK: -EAGAIN rather than sleep long */
 
 /*
  * filemap_get_page - find the page at @index, and take a reference.

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "../base/compiler.h"
 #include "../base/list.h"
@@ -89,6 +90,23 @@ static inline void mmap_read_lock(struct mm *mm)
 {
 	lockdep_acquire(LOCK_MM, &mm->mmap_lock, mm, 0, false);
 	pthread_rwlock_rdlock(&mm->mmap_lock);
+}
+
+/* A reader that waits at most @ns: false if the lock stayed write-held. */
+static inline bool mmap_read_trylock(struct mm *mm, long ns)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += ns;
+	while (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	if (pthread_rwlock_clockrdlock(&mm->mmap_lock, CLOCK_MONOTONIC, &t))
+		return false;
+	lockdep_acquire(LOCK_MM, &mm->mmap_lock, mm, 0, true);
+	return true;
 }
 
 static inline void mmap_write_lock(struct mm *mm)

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,9 +31,9 @@
 #include "filemap.h"
 #include "page.h"
 
-static void futex_wait(uint32_t *word, uint32_t val)
+static void futex_wait(uint32_t *word, uint32_t val, const struct timespec *rel)
 {
-	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
 }
 
 static void futex_wake_all(uint32_t *word)
@@ -93,14 +94,15 @@ bool trylock_page(struct page *page)
 	return true;
 }
 
-/* Sleep until none of @bits is set in page->flags. */
-static void wait_on_page_bits(struct page *page, uint32_t bits)
+/* Sleep until none of @bits is set in page->flags (or @rel passes: false). */
+static bool wait_on_page_bits_timed(struct page *page, uint32_t bits,
+				    const struct timespec *rel)
 {
 	for (;;) {
 		uint32_t old = page_flags(page);
 
 		if (!(old & bits))
-			return;
+			return true;
 		if (!(old & PG_waiters)) {
 			uint32_t want = old | PG_waiters;
 
@@ -111,8 +113,26 @@ static void wait_on_page_bits(struct page *page, uint32_t bits)
 				continue;
 			old = want;
 		}
-		futex_wait(&page->flags, old);
+		futex_wait(&page->flags, old, rel);
+		if (rel && (page_flags(page) & bits))
+			return false;	/* timed out, or woken and lost: caller retries */
 	}
+}
+
+static void wait_on_page_bits(struct page *page, uint32_t bits)
+{
+	wait_on_page_bits_timed(page, bits, NULL);
+}
+
+bool lock_page_timed(struct page *page, long ns)
+{
+	struct timespec rel = { ns / 1000000000, ns % 1000000000 };
+
+	if (trylock_page(page))
+		return true;
+	if (wait_on_page_bits_timed(page, PG_locked, &rel) && trylock_page(page))
+		return true;
+	return false;
 }
 
 void lock_page(struct page *page)

@@ -115,6 +115,8 @@ static inline int page_count(const struct page *page)
 void lock_page(struct page *page);
 bool trylock_page(struct page *page);
 void unlock_page(struct page *page);
+/* Try for about @ns nanoseconds; false if the lock stayed busy. */
+bool lock_page_timed(struct page *page, long ns);
 /* Sleep until PG_locked is clear, without taking it. */
 void wait_on_page_locked(struct page *page);
 
