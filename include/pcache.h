@@ -12,14 +12,22 @@
  *    errno if none were.  Once some bytes have moved, a later error turns
  *    into a short count, exactly as read(2) and write(2) behave.
  *  - Files are named by integer descriptors.  Descriptors are process-wide
- *    (they work without the cache pointer) and carry a generation, so a
- *    closed or made-up descriptor gives -EBADF, never a crash, even after
- *    its slot has been reused.
+ *    (they work without the cache pointer) and carry a 15-bit generation, so
+ *    a closed or made-up descriptor gives -EBADF, never a crash, until its
+ *    slot has been reused 32767 times.
  *  - A bad buffer (NULL, unmapped, PROT_NONE) gives -EFAULT, or a short
  *    count if some bytes were copied first.  It never kills the process
- *    and never puts zeroes or stale bytes into the cache.
+ *    and never puts zeroes or stale bytes into the cache - under every
+ *    write strategy but "naive", which exists to show that bug.
+ *  - pcache catches faults in its copies with SIGSEGV/SIGBUS handlers it
+ *    installs at the first pcache_create(), chaining to the handlers that
+ *    were there before: install yours first.  A thread that blocks SIGSEGV
+ *    or SIGBUS cannot have a copy fault caught (the kernel kills the
+ *    process), and a view fault refused to it waits for ever: don't block
+ *    them in threads that call pcache.
  *
- * All calls are thread-safe.
+ * All calls are thread-safe, except that pcache_destroy() must not run
+ * while other calls use the same cache.
  */
 #ifndef PCACHE_H
 #define PCACHE_H
@@ -72,8 +80,9 @@ struct pcache_config {
 	int write_strategy;
 	/*
 	 * Views: pages a view fault installs at once (the faulting page and
-	 * uptodate neighbours; 1 turns fault-around off; 0: the default, 16),
-	 * and threads serving view faults (0: the default, 2; at most 16).
+	 * uptodate neighbours; 1 turns fault-around off; 0: the default, 16;
+	 * more than 64 acts as 64), and threads serving view faults (0: the
+	 * default, 2; more than 16 acts as 16).
 	 */
 	unsigned int fault_around_pages;
 	unsigned int fault_threads;
@@ -122,7 +131,9 @@ int pcache_destroy(struct pcache *pc);
  * readable),
  * -ENOENT, -EEXIST (O_CREAT|O_EXCL on an existing file), -EISDIR (the root
  * opened for writing), -ENOTDIR (O_DIRECTORY on a file, or a name with a
- * '/' where the backend has no directories), -ENAMETOOLONG, -EMFILE, -ENOMEM.
+ * '/' with O_CREAT where the backend has no directories; without O_CREAT such
+ * a name is -ENOENT), -EINVAL (O_CREAT | O_DIRECTORY), -ENAMETOOLONG,
+ * -EMFILE, -ENOMEM.
  */
 int pcache_open(struct pcache *pc, const char *name, int flags, mode_t mode);
 
@@ -139,7 +150,9 @@ int pcache_close(int fd);
  * zeroes.
  * Errors: -EBADF (bad fd or not open for reading), -EISDIR, -EINVAL
  * (negative offset, more than IOV_MAX segments, a segment whose length is
- * negative as ssize_t), -EFAULT (bad buffer, nothing read), -EIO (backend).
+ * negative as ssize_t), -EFAULT (bad buffer, nothing read), -ENOMEM (more
+ * than 8 segments and no memory to copy the array; a page to read into),
+ * -ENOSPC (no room in the cache for a page to read into), -EIO (backend).
  * Totals are capped at MAX_RW_COUNT (INT_MAX rounded down to a page).
  */
 ssize_t pcache_pread(int fd, void *buf, size_t count, off_t offset);
@@ -173,9 +186,10 @@ int pcache_set_write_strategy(int fd, int strategy);
 
 /*
  * pcache_lseek - SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE.
- * Returns the new position.  Errors: -EBADF, -EINVAL (bad whence, or a
- * resulting position < 0), -EOVERFLOW, -ENXIO (SEEK_DATA/SEEK_HOLE at or
- * past end of file).
+ * Returns the new position.  Errors: -EBADF, -EINVAL (bad whence, a
+ * resulting position < 0 or past the maximum file size, a negative offset
+ * with SEEK_DATA/SEEK_HOLE), -EOVERFLOW, -ENXIO (SEEK_DATA/SEEK_HOLE at or
+ * past end of file, or on the root directory).
  */
 off_t pcache_lseek(int fd, off_t offset, int whence);
 
@@ -253,7 +267,7 @@ int pcache_munmap(void *addr, size_t length);
 
 /*
  * pcache_msync - MS_SYNC: write back the view's dirty pages in the range
- * and sync the backend; MS_ASYNC: start writeback.  MS_INVALIDATE is
+ * and sync the backend; MS_ASYNC: write them back without the backend sync.  MS_INVALIDATE is
  * accepted (views are always coherent).  Errors: -EINVAL (bad flags,
  * unaligned addr), -ENOMEM (the range is not inside one view), -EIO.
  */
@@ -292,7 +306,7 @@ struct pcache_stats {
 	uint64_t pages_writeback;	/* of which under writeback */
 	uint64_t mem_limit_pages;	/* the limit, in pages */
 	uint64_t files_open;	/* open descriptors */
-	uint64_t inodes;	/* files known to the cache */
+	uint64_t inodes;	/* files in the namespace (unlinked-but-open not counted) */
 	uint64_t bytes_written;	/* bytes accepted by writes */
 	uint64_t bytes_read;	/* bytes returned by reads */
 	uint64_t bytes_copied;	/* bytes moved by the library's copies (both copies of a bounce) */
@@ -304,7 +318,7 @@ struct pcache_stats {
 	uint64_t view_faults;		/* missing/minor view faults served */
 	uint64_t view_wp_faults;	/* write-protect faults (first store to a clean page) */
 	uint64_t view_fault_around;	/* extra pages installed around faults */
-	uint64_t view_sigbus;		/* faults past end of file */
+	uint64_t view_sigbus;		/* faults answered with SIGBUS: past EOF, or no page to be had */
 	uint64_t view_refused;		/* faults refused to no-fault copies */
 	uint64_t view_populated;	/* pages installed by pcache_mlock */
 	uint64_t lockdep_reports;	/* lock validator reports, process-wide (PCACHE_LOCKDEP=1) */

@@ -262,7 +262,7 @@ static int open_root(struct pcache *pc, int flags)
 	struct file *file;
 	int fd;
 
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT))
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
 		return -EISDIR;
 	file = fd_alloc(&fd);
 	if (!file)
@@ -351,6 +351,9 @@ int pcache_open(struct pcache *pc, const char *uname, int flags, mode_t mode)
 	}
 	if (!*name)
 		return open_root(pc, flags);
+	/* Linux 6.4+: "create a directory, maybe" makes no sense. */
+	if ((flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
+		return -EINVAL;
 
 	/* The descriptor first, as Linux: a failed open creates nothing. */
 	file = fd_alloc(&fd);
