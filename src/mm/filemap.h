@@ -186,13 +186,13 @@ static inline bool filemap_invalidate_trylock_shared(struct address_space *mappi
 	struct timespec t;
 
 	/* Wait a little: a queued reader is not starved by a looping writer. */
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(CLOCK_REALTIME, &t);	/* timedrdlock: TSan knows it */
 	t.tv_nsec += FGP_NOWAIT_NS;
 	if (t.tv_nsec >= 1000000000) {
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000;
 	}
-	if (pthread_rwlock_clockrdlock(&mapping->invalidate_lock, CLOCK_MONOTONIC, &t))
+	if (pthread_rwlock_timedrdlock(&mapping->invalidate_lock, &t))
 		return false;
 	lockdep_acquire(LOCK_INVALIDATE, &mapping->invalidate_lock, mapping, 0, true);
 	return true;

@@ -97,13 +97,13 @@ static inline bool mmap_read_trylock(struct mm *mm, long ns)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(CLOCK_REALTIME, &t);	/* timedrdlock: TSan knows it */
 	t.tv_nsec += ns;
 	while (t.tv_nsec >= 1000000000) {
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000;
 	}
-	if (pthread_rwlock_clockrdlock(&mm->mmap_lock, CLOCK_MONOTONIC, &t))
+	if (pthread_rwlock_timedrdlock(&mm->mmap_lock, &t))
 		return false;
 	lockdep_acquire(LOCK_MM, &mm->mmap_lock, mm, 0, true);
 	return true;
