@@ -327,8 +327,9 @@ void truncate_inode_pages_range(struct address_space *mapping,
 			break;
 		for (i = 0; i < n; i++) {
 			struct page *page = batch[i];
+			pgoff_t index = page->index;	/* the page may go with our put */
 
-			next = page->index + 1;
+			next = index + 1;
 			lock_page(page);
 			wait_on_page_writeback(page);
 			if (page->mapping == mapping) {
@@ -341,8 +342,8 @@ void truncate_inode_pages_range(struct address_space *mapping,
 			SetPagePunch(page);
 			unlock_page(page);
 			if (!put_page_testzero(page)) {
-				punch_range(mapping, run_start, page->index);
-				run_start = page->index + 1;
+				punch_range(mapping, run_start, index);
+				run_start = index + 1;
 			}
 		}
 	}
