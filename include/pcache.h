@@ -80,8 +80,8 @@ struct pcache_config {
 	int write_strategy;
 	/*
 	 * Views: pages a view fault installs at once (the faulting page and
-	 * uptodate neighbours; 1 turns fault-around off; 0: the default, 16;
-	 * more than 64 acts as 64), and threads serving view faults (0: the
+	 * uptodate neighbours; 1 turns fault-around off; 0: the default, 64;
+	 * more than 256 acts as 256), and threads serving view faults (0: the
 	 * default, 2; more than 16 acts as 16).
 	 */
 	unsigned int fault_around_pages;

@@ -406,7 +406,7 @@ static double read_seq(const unsigned char *p, size_t len)
  */
 static int bench_view_fault(void)
 {
-	static const unsigned around[] = { 1, 16, 64 };
+	static const unsigned around[] = { 1, 16, 64, 256 };
 	size_t pages = BENCH_FAULT_PAGES, len = pages * page_size;
 	double secs[BENCH_MAX_REPS];
 	int kref, kfd, err = 0;
@@ -477,7 +477,7 @@ static int bench_view_fault(void)
  */
 static int bench_view_read(void)
 {
-	static const unsigned around[] = { 16, 64 };
+	static const unsigned around[] = { 16, 64, 256 };
 	size_t len = BENCH_READ_SIZE;
 	double cold[BENCH_MAX_REPS], warm[BENCH_MAX_REPS];
 	int kcold, kwarm, kfd, err = 0;

@@ -351,10 +351,10 @@ static void do_fault_around(struct view *view, struct address_space *mapping,
 {
 	struct mm *mm = view->mm;
 	unsigned int n = mm->fault_around, nr, i, run_nr = 0;
-	struct page *batch[64], *locked[64];
+	struct page *batch[PCACHE_MAX_FAULT_AROUND], *locked[PCACHE_MAX_FAULT_AROUND];
 	pgoff_t ws, we, eof, run_start = 0, idx;
 	unsigned int nlocked = 0, found;
-	uint64_t indices[64];
+	uint64_t indices[PCACHE_MAX_FAULT_AROUND];
 	bool run_wp = false;
 
 	if (n > ARRAY_SIZE(batch))
@@ -602,6 +602,33 @@ out:
  */
 #define DEFER_MAX	64
 #define DEFER_NS	50000
+#ifndef PCACHE_FAULT_SPIN_NS
+#define PCACHE_FAULT_SPIN_NS	50000	/* spin this long for the next fault */
+#endif
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Poll the userfaultfd by reading it for PCACHE_FAULT_SPIN_NS; true if messages came. */
+static bool spin_until_ns(int uffd, struct uffd_msg *msgs, ssize_t *n)
+{
+	uint64_t end = mono_ns() + PCACHE_FAULT_SPIN_NS;
+
+	do {
+		*n = read(uffd, msgs, 16 * sizeof(*msgs));
+		if (*n > 0)
+			return true;
+		if (errno != EAGAIN && errno != EINTR)
+			return false;
+		sched_yield();
+	} while (mono_ns() < end);
+	return false;
+}
 
 static void *fault_thread(void *arg)
 {
@@ -618,6 +645,7 @@ static void *fault_thread(void *arg)
 		unsigned int i, kept;
 
 		if (n > 0) {
+got:
 			for (i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
 				if (msgs[i].event != UFFD_EVENT_PAGEFAULT ||
 				    handle_fault(mm, &msgs[i]))
@@ -632,6 +660,14 @@ static void *fault_thread(void *arg)
 		}
 		if (errno != EAGAIN && errno != EINTR)
 			break;
+		/*
+		 * Faults come in bursts (a thread walking a view).  Waking a
+		 * handler from poll() costs a cross-CPU wake-up, tens of us on
+		 * a virtual machine - more than serving the fault.  So spin on
+		 * the (non-blocking) read a little before sleeping.
+		 */
+		if (spin_until_ns(mm->uffd, msgs, &n))
+			goto got;
 		for (i = kept = 0; i < ndeferred; i++)
 			if (!handle_fault(mm, &deferred[i]))
 				deferred[kept++] = deferred[i];
