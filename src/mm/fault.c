@@ -299,7 +299,7 @@ static void fault_past_eof(struct view *view, struct address_space *mapping,
 
 /*
  * Map @nr pages of @view from @index with UFFDIO_CONTINUE, without waking
- * anyone: the caller wakes the whole window once everything is in place,
+ * anyone: the caller wakes the faulting page once everything is in place,
  * so a thread cannot run (and zap a page) while the handler still maps
  * around it.  A page some other fault mapped first (-EEXIST) is skipped.
  * Returns the pages this call mapped.
@@ -436,9 +436,16 @@ static void do_fault_around(struct view *view, struct address_space *mapping,
 		else if (got)
 			mm_stat(mm, fault_around, got - 1);
 	}
-	/* Counted before the wake: a woken thread may read the statistics. */
+	/*
+	 * Counted before the wake: a woken thread may read the statistics.
+	 * Wake the faulting page only: a wake of the whole window also wakes
+	 * threads blocked on other faults there (a write-protect fault, say),
+	 * which then fault again - and the second message, served later, is
+	 * stale.  Threads faulting on the neighbours get their own message
+	 * served (-EEXIST, then this wake for their page).
+	 */
 	mm_stat(mm, faults, 1);
-	uffd_wake(mm, view_addr(view, ws), (size_t)(we - ws) << PAGE_SHIFT);
+	uffd_wake(mm, view_addr(view, index), PAGE_SIZE);
 	for (i = 0; i < nlocked; i++)
 		unlock_page(locked[i]);
 	for (i = 0; i < found; i++)
