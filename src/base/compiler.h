@@ -54,6 +54,24 @@ typedef int64_t loff_t;
 })
 
 /*
+ * The CLOCK_REALTIME deadline @ns from now, for pthread_*_timed*lock (which
+ * ThreadSanitizer intercepts, unlike the CLOCK_MONOTONIC "clock" variants).
+ */
+#include <time.h>
+static inline struct timespec deadline_after_ns(long ns)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_nsec += ns;
+	while (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+/*
  * Deliberate races, told to ThreadSanitizer.  A reader copies out of a
  * cached page without its lock, as the kernel's filemap_read() does, while
  * a writer holding the lock may be storing into it: the reader may see old

@@ -183,15 +183,9 @@ static inline void filemap_invalidate_lock_shared(struct address_space *mapping)
 
 static inline bool filemap_invalidate_trylock_shared(struct address_space *mapping)
 {
-	struct timespec t;
-
 	/* Wait a little: a queued reader is not starved by a looping writer. */
-	clock_gettime(CLOCK_REALTIME, &t);	/* timedrdlock: TSan knows it */
-	t.tv_nsec += FGP_NOWAIT_NS;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
+	struct timespec t = deadline_after_ns(FGP_NOWAIT_NS);
+
 	if (pthread_rwlock_timedrdlock(&mapping->invalidate_lock, &t))
 		return false;
 	lockdep_acquire(LOCK_INVALIDATE, &mapping->invalidate_lock, mapping, 0, true);

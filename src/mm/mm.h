@@ -101,14 +101,8 @@ static inline void mmap_read_lock(struct mm *mm)
 /* A reader that waits at most @ns: false if the lock stayed write-held. */
 static inline bool mmap_read_trylock(struct mm *mm, long ns)
 {
-	struct timespec t;
+	struct timespec t = deadline_after_ns(ns);
 
-	clock_gettime(CLOCK_REALTIME, &t);	/* timedrdlock: TSan knows it */
-	t.tv_nsec += ns;
-	while (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
 	if (pthread_rwlock_timedrdlock(&mm->mmap_lock, &t))
 		return false;
 	lockdep_acquire(LOCK_MM, &mm->mmap_lock, mm, 0, true);

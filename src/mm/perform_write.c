@@ -164,6 +164,39 @@ static ssize_t write_page_bounce(struct file *file,
 }
 
 /*
+ * One locked-page round with faults refused: write_begin, no-fault copy,
+ * write_end.  Returns the bytes committed (0: none, the iterator is back
+ * where it was) or a negative errno; *copiedp says how far the copy got.
+ */
+static ssize_t write_page_nofault_once(struct file *file,
+				       struct address_space *mapping,
+				       struct iov_iter *i, loff_t pos,
+				       size_t bytes, size_t *copiedp)
+{
+	size_t offset = (size_t)pos & ~PAGE_MASK, copied;
+	struct page *page;
+	void *fsdata = NULL;
+	int status;
+
+	*copiedp = 0;
+	status = mapping_write_begin(file, mapping, pos, bytes, &page, &fsdata);
+	if (status)
+		return status;
+	copied = copy_page_from_iter_atomic(page, offset, bytes, i);
+	stat_add(mapping->host->i_sb, bytes_copied, copied);
+	status = mapping_write_end(file, mapping, pos, bytes, copied, page,
+				   fsdata);
+	if (status < 0) {
+		iov_iter_revert(i, copied);
+		return status;
+	}
+	if ((size_t)status < copied)
+		iov_iter_revert(i, copied - status);
+	*copiedp = copied;
+	return status;
+}
+
+/*
  * atomic and optimistic: copy with faults refused, under the page lock.
  * Returns the bytes committed (> 0), or a negative errno.
  */
@@ -172,32 +205,19 @@ static ssize_t write_page_atomic(struct file *file,
 				 struct iov_iter *i, loff_t pos, size_t bytes,
 				 struct pcache_strategy_stats *st, bool prefault)
 {
-	size_t offset = (size_t)pos & ~PAGE_MASK, copied;
 	bool fault_in = prefault;
 	unsigned int tries = 0;
-	struct page *page;
-	void *fsdata;
-	int status;
+	ssize_t status;
+	size_t copied;
 
 	for (;;) {
 		/* No lock held: a view fault here is served normally. */
 		if (fault_in && fault_in_iov_iter_readable(i, bytes) == bytes)
 			return -EFAULT;
-		fsdata = NULL;
-		status = mapping_write_begin(file, mapping, pos, bytes, &page,
-					     &fsdata);
-		if (status)
+		status = write_page_nofault_once(file, mapping, i, pos, bytes,
+						 &copied);
+		if (status < 0)
 			return status;
-		copied = copy_page_from_iter_atomic(page, offset, bytes, i);
-		stat_add(mapping->host->i_sb, bytes_copied, copied);
-		status = mapping_write_end(file, mapping, pos, bytes, copied,
-					   page, fsdata);
-		if (status < 0) {
-			iov_iter_revert(i, copied);
-			return status;
-		}
-		if ((size_t)status < copied)
-			iov_iter_revert(i, copied - status);
 		if (copied < bytes)
 			__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
 		if (status > 0)
@@ -236,21 +256,9 @@ static ssize_t write_page_bounce_opt(struct file *file,
 		/* (a) Not cached: a full page can go straight into a new one. */
 		if (bytes != PAGE_SIZE)
 			return write_page_bounce(file, mapping, i, pos, bytes, st);
-		status = mapping_write_begin(file, mapping, pos, bytes, &page,
-					     &fsdata);
+		status = write_page_nofault_once(file, mapping, i, pos, bytes,
+						 &copied);
 		if (status)
-			return status;
-		copied = copy_page_from_iter_atomic(page, offset, bytes, i);
-		stat_add(mapping->host->i_sb, bytes_copied, copied);
-		status = mapping_write_end(file, mapping, pos, bytes, copied,
-					   page, fsdata);
-		if (status < 0) {
-			iov_iter_revert(i, copied);
-			return status;
-		}
-		if ((size_t)status < copied)
-			iov_iter_revert(i, copied - status);
-		if (status > 0)
 			return status;
 		/* Refused or faulted: the temp page copes with anything. */
 		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
