@@ -44,7 +44,7 @@ struct inode {
 	int i_count;			/* ns_lock */
 
 	loff_t i_size;			/* i_size_read/write; written under i_rwsem */
-	pthread_rwlock_t i_rwsem;	/* exclusive: write, truncate */
+	pthread_mutex_t i_rwsem;	/* writes, truncate (only ever exclusive: a mutex) */
 	pthread_mutex_t i_lock;		/* times (leaf) */
 	struct timespec i_atime, i_mtime, i_ctime;
 
@@ -66,13 +66,13 @@ static inline void i_size_write(struct inode *inode, loff_t size)
 static inline void inode_lock(struct inode *inode)
 {
 	lockdep_acquire(LOCK_INODE, &inode->i_rwsem, inode, 0, false);
-	pthread_rwlock_wrlock(&inode->i_rwsem);
+	pthread_mutex_lock(&inode->i_rwsem);
 }
 
 static inline void inode_unlock(struct inode *inode)
 {
 	lockdep_release(LOCK_INODE, &inode->i_rwsem);
-	pthread_rwlock_unlock(&inode->i_rwsem);
+	pthread_mutex_unlock(&inode->i_rwsem);
 }
 
 #define FMODE_READ	(1u << 0)

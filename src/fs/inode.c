@@ -148,7 +148,7 @@ struct inode *inode_alloc(struct pcache *pc)
 	inode->i_sb = pc;
 	inode->i_mode = S_IFREG | 0644;
 	inode->i_data.memfd = -1;
-	pthread_rwlock_init(&inode->i_rwsem, NULL);
+	pthread_mutex_init(&inode->i_rwsem, NULL);
 	pthread_mutex_init(&inode->i_lock, NULL);
 	clock_gettime(CLOCK_REALTIME_COARSE, &now);
 	inode->i_atime = inode->i_mtime = inode->i_ctime = now;
@@ -175,7 +175,7 @@ void inode_free(struct inode *inode)
 		mapping_destroy(&inode->i_data);
 	}
 	pthread_mutex_destroy(&inode->i_lock);
-	pthread_rwlock_destroy(&inode->i_rwsem);
+	pthread_mutex_destroy(&inode->i_rwsem);
 	kfree(inode->i_name);
 	kfree(inode);
 }

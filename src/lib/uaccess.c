@@ -512,9 +512,23 @@ size_t copy_from_user_nofault(void *to, const void *from, size_t n)
 
 	if (unlikely(!s))
 		return n;	/* table full: refuse to copy rather than deadlock */
-	gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	/*
+	 * Only this thread writes its gen, so a plain store will do: no locked
+	 * instruction on the write path.  The handler reads gen only after it
+	 * read the message of a fault this copy raised, and the fault comes
+	 * after the store in program order; the kernel's queueing of the
+	 * message orders them (x86-TSO; other machines would need a fence).
+	 */
+	gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1;
+	__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+#if defined(__x86_64__) || defined(__i386__)
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
 	left = __guarded(UOP_COPY, to, from, n, from, gen);
-	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->gen, gen + 1, __ATOMIC_RELEASE);
 	return left;
 }
 
@@ -533,7 +547,7 @@ bool uaccess_refuse_fault(int tid, uint64_t *counter)
 			return false;	/* slots fill from tid % N on: not here */
 		if (t != tid)
 			continue;
-		gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
+		gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 		if (!(gen & 1))
 			return false;
 		memset(&info, 0, sizeof(info));
