@@ -9,8 +9,10 @@
  * Layout: a table of sections (bench_sections[]), each a function that
  * measures and calls add_result() once per figure.  `--section NAME` runs
  * some of them; `--json FILE` writes every figure as one object of an
- * array.  A new group of benchmarks (the write strategies, later) is one
- * new function and one new line in the table.
+ * array.  A new group of benchmarks is one new function and one new line
+ * in the table.  The "write" section keeps its own, richer records
+ * (struct wresult: workload, size, method, threads, GB/s, ns/op) and its
+ * own tables; --plot FILE.png draws it with gnuplot.
  *
  * Method: each measurement is repeated (--reps, default 11, 5 with --quick)
  * and reported as the median and the best (the minimum time); ratios use
@@ -30,7 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +55,7 @@ struct bench_opts {
 	bool quick;
 	int reps;
 	const char *json;
+	const char *plot;		/* --plot FILE.png, or NULL */
 	const char *sections;		/* comma-separated names, or NULL: all */
 	unsigned fault_threads;		/* 0: the library's default */
 };
@@ -98,15 +104,24 @@ static double now(void)
 /* A progress line on stderr once the run has taken more than a second. */
 static void progress(const char *fmt, ...)
 {
+	static double last;
+	bool tty = isatty(STDERR_FILENO);
+	double t = now();
 	va_list ap;
 
-	if (!isatty(STDERR_FILENO) || now() - t_start < 1.0)
+	if (t - t_start < 1.0)
 		return;
-	fputs("\r\033[Kbench: ", stderr);
+	/* not a terminal: one plain line a second at most */
+	if (!tty && t - last < 1.0)
+		return;
+	last = t;
+	fputs(tty ? "\r\033[Kbench: " : "bench: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	progress_shown = true;
+	if (!tty)
+		fputc('\n', stderr);
+	progress_shown = tty;
 }
 
 static void progress_clear(void)
@@ -215,6 +230,8 @@ static void json_number(FILE *f, const char *key, double v)
 	fprintf(f, ", \"%s\": %.6g", key, v);
 }
 
+static int write_json_write(FILE *f, int n);
+
 static int write_json(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -245,6 +262,7 @@ static int write_json(const char *path)
 		}
 		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
 	}
+	write_json_write(f, nresults);
 	fputs("]\n", f);
 	if (fclose(f)) {
 		fprintf(stderr, "pcache bench: %s: %s\n", path, strerror(errno));
@@ -634,6 +652,640 @@ out:
 	return ret;
 }
 
+/* ---- section: write strategies -------------------------------------------- */
+
+/*
+ * Buffered writes, measured in one run on the same buffers: memcpy (the
+ * limit: one copy), each pcache write strategy, the memory backend's
+ * perform_write, and the kernel's pwrite into a memfd (tmpfs).
+ *
+ *  - sizes 64 B .. 1 MiB; workloads: overwrite of cached pages (files
+ *    pre-filled to BENCH_W_FILE bytes, offsets cycle through the range) and
+ *    append (the file truncated to 0 before each run, outside the timing;
+ *    writes at increasing offsets, new pages, at most the range per run);
+ *  - sources: anonymous memory, or a pre-faulted read-only view
+ *    (pcache_mmap + pcache_mlock) of a file of another cache;
+ *  - threads: 1; 2 on two files; 2 on one file at disjoint halves.
+ *
+ * Each run does at most BENCH_W_OPS ops (BENCH_W_OPS_QUICK with --quick)
+ * and at most BENCH_W_BYTES bytes per thread.  The time of a 2-thread run is
+ * from the first thread's start to the last thread's end; GB/s and ns/op
+ * are aggregates (all bytes / wall time, wall time / all ops).
+ * memcpy copies into a pre-faulted anonymous buffer at the same offsets (it
+ * never allocates pages, also for append).
+ */
+#define BENCH_W_FILE		(32u << 20)	/* bytes per destination file */
+#define BENCH_W_SRC		(16u << 20)	/* bytes of each source */
+#define BENCH_W_OPS		40000u
+#define BENCH_W_OPS_QUICK	10000u
+#define BENCH_W_BYTES		(128u << 20)
+#define BENCH_W_BYTES_QUICK	(32u << 20)
+#define BENCH_W_MAX		600
+
+enum { WM_MEMCPY, WM_KERNEL, WM_STRAT0 /* + strategy */,
+       WM_PERFORM = WM_STRAT0 + PCACHE_WRITE_NR, WM_NR };
+enum { WL_1, WL_2FILES, WL_2SAME, WL_NR };
+static const size_t w_sizes[] = { 64, 512, 4096, 65536, 1u << 20 };
+#define W_NSIZES (sizeof(w_sizes) / sizeof(w_sizes[0]))
+
+struct wresult {
+	const char *workload, *source, *method;
+	size_t size;
+	int threads;
+	const char *layout;		/* "one file", "different files", "same file" */
+	double gbps, ns_per_op, best_gbps;
+	double vs_memcpy, vs_kernel;	/* ratios of median throughput, or 0 */
+	int reps;
+};
+
+static struct wresult wresults[BENCH_W_MAX];
+static int nwresults;
+
+static const char *wm_name(int m)
+{
+	if (m == WM_MEMCPY)
+		return "memcpy";
+	if (m == WM_KERNEL)
+		return "kernel pwrite";
+	if (m == WM_PERFORM)
+		return "perform_write";
+	return pcache_strategy_name(m - WM_STRAT0);
+}
+
+/* The destinations: per method, two files (or two buffers for memcpy). */
+struct wdest {
+	int fd[2];		/* pcache or kernel descriptors */
+	unsigned char *buf[2];	/* memcpy */
+};
+
+struct wjob {
+	int method;
+	int fd;
+	unsigned char *dst;
+	const unsigned char *src;
+	size_t src_off, size, ops;
+	off_t base;
+	size_t range;
+	pthread_barrier_t *bar;
+	double t0, t1;
+	int err;
+};
+
+static void *wjob_run(void *arg)
+{
+	struct wjob *j = arg;
+	size_t off = 0, soff = j->src_off;
+
+	if (j->bar)
+		pthread_barrier_wait(j->bar);
+	j->t0 = now();
+	for (size_t i = 0; i < j->ops; i++) {
+		const unsigned char *s = j->src + soff;
+
+		if (j->method == WM_MEMCPY) {
+			memcpy(j->dst + j->base + off, s, j->size);
+			__asm__ __volatile__("" : : "r"(j->dst) : "memory");
+		} else if (j->method == WM_KERNEL) {
+			if (pwrite(j->fd, s, j->size, j->base + (off_t)off) != (ssize_t)j->size) {
+				j->err = errno ? -errno : -EIO;
+				break;
+			}
+		} else {
+			ssize_t n = pcache_pwrite(j->fd, s, j->size, j->base + (off_t)off);
+
+			if (n != (ssize_t)j->size) {
+				j->err = n < 0 ? (int)n : -EIO;
+				break;
+			}
+		}
+		off += j->size;
+		if (off + j->size > j->range)
+			off = 0;
+		soff += j->size;
+		if (soff + j->size > BENCH_W_SRC)
+			soff = 0;
+	}
+	j->t1 = now();
+	return NULL;
+}
+
+static int w_truncate(int method, int fd, off_t len)
+{
+	if (method == WM_MEMCPY)
+		return 0;
+	if (method == WM_KERNEL)
+		return ftruncate(fd, len) ? -errno : 0;
+	return pcache_ftruncate(fd, len);
+}
+
+/* Make a destination file whole again (BENCH_W_FILE bytes of data, cached). */
+static int w_fill(int method, int fd)
+{
+	for (size_t off = 0; off < BENCH_W_FILE; off += BENCH_FILL_CHUNK) {
+		ssize_t n = method == WM_KERNEL ?
+			pwrite(fd, fill_buf, BENCH_FILL_CHUNK, (off_t)off) :
+			pcache_pwrite(fd, fill_buf, BENCH_FILL_CHUNK, (off_t)off);
+
+		if (n != BENCH_FILL_CHUNK)
+			return n < 0 ? (method == WM_KERNEL ? -errno : (int)n) : -EIO;
+	}
+	return 0;
+}
+
+static int w_size_of(int method, int fd, off_t *size)
+{
+	struct stat st;
+	int ret = method == WM_KERNEL ? (fstat(fd, &st) ? -errno : 0) : pcache_fstat(fd, &st);
+
+	*size = ret ? 0 : st.st_size;
+	return ret;
+}
+
+/*
+ * One measurement: @reps runs of @method writing @size-byte ops.  Returns 0
+ * and the per-run seconds in @secs, ops per run in *total_ops.
+ */
+static int w_measure(int method, struct wdest *d, const unsigned char *src, bool append,
+		     int layout, size_t size, double *secs, size_t *total_ops)
+{
+	int nthreads = layout == WL_1 ? 1 : 2;
+	size_t range = layout == WL_2SAME ? BENCH_W_FILE / 2 : BENCH_W_FILE;
+	size_t maxops = opts.quick ? BENCH_W_OPS_QUICK : BENCH_W_OPS;
+	size_t maxbytes = opts.quick ? BENCH_W_BYTES_QUICK : BENCH_W_BYTES;
+	size_t ops = maxbytes / size < maxops ? maxbytes / size : maxops;
+	struct wjob jobs[2];
+	pthread_barrier_t bar;
+	int ret = 0;
+
+	if (append && ops > range / size)
+		ops = range / size;
+	if (ops < 1)
+		ops = 1;
+	*total_ops = ops * (size_t)nthreads;
+	if (method != WM_MEMCPY && !append) {
+		for (int t = 0; t < (layout == WL_2FILES ? 2 : 1); t++) {
+			off_t sz;
+
+			ret = w_size_of(method, d->fd[t], &sz);
+			if (!ret && sz < (off_t)BENCH_W_FILE)
+				ret = w_fill(method, d->fd[t]);
+			if (ret)
+				return ret;
+		}
+	}
+	if (method >= WM_STRAT0 && method < WM_PERFORM) {
+		for (int t = 0; t < 2; t++) {
+			ret = pcache_set_write_strategy(d->fd[t], method - WM_STRAT0);
+			if (ret)
+				return ret;
+		}
+	}
+	for (int r = 0; r < opts.reps && !ret; r++) {
+		pthread_t th[2];
+
+		if (append) {
+			for (int t = 0; t < (layout == WL_2FILES ? 2 : 1) && !ret; t++)
+				ret = w_truncate(method, d->fd[t], 0);
+			if (ret)
+				break;
+		}
+		for (int t = 0; t < nthreads; t++) {
+			struct wjob *j = &jobs[t];
+			int f = layout == WL_2FILES ? t : 0;
+
+			memset(j, 0, sizeof(*j));
+			j->method = method;
+			j->fd = d->fd[f];
+			j->dst = d->buf[f];
+			j->src = src;
+			j->src_off = t * (BENCH_W_SRC / 2);
+			j->size = size;
+			j->ops = ops;
+			j->base = layout == WL_2SAME ? (off_t)(t * range) : 0;
+			j->range = range;
+		}
+		if (nthreads == 1) {
+			wjob_run(&jobs[0]);
+			secs[r] = jobs[0].t1 - jobs[0].t0;
+			ret = jobs[0].err;
+			continue;
+		}
+		pthread_barrier_init(&bar, NULL, 2);
+		jobs[0].bar = jobs[1].bar = &bar;
+		if (pthread_create(&th[0], NULL, wjob_run, &jobs[0])) {
+			pthread_barrier_destroy(&bar);
+			return -EAGAIN;
+		}
+		if (pthread_create(&th[1], NULL, wjob_run, &jobs[1])) {
+			/* let the first one go alone: it waits on the barrier */
+			jobs[1].bar = NULL;
+			pthread_barrier_wait(&bar);
+			pthread_join(th[0], NULL);
+			pthread_barrier_destroy(&bar);
+			return -EAGAIN;
+		}
+		pthread_join(th[0], NULL);
+		pthread_join(th[1], NULL);
+		pthread_barrier_destroy(&bar);
+		secs[r] = (jobs[0].t1 > jobs[1].t1 ? jobs[0].t1 : jobs[1].t1) -
+			  (jobs[0].t0 < jobs[1].t0 ? jobs[0].t0 : jobs[1].t0);
+		ret = jobs[0].err ? jobs[0].err : jobs[1].err;
+	}
+	return ret;
+}
+
+static struct pcache *w_caches[2];	/* strategies (per fd), perform_write */
+static struct pcache *w_src_cache;
+static int w_src_fd = -1;
+static unsigned char *w_src_view, *w_src_anon;
+static struct wdest w_dest[WM_NR];
+
+static void w_teardown(void)
+{
+	for (int m = 0; m < WM_NR; m++) {
+		for (int t = 0; t < 2; t++) {
+			if (m == WM_MEMCPY && w_dest[m].buf[t])
+				munmap(w_dest[m].buf[t], BENCH_W_FILE);
+			else if (m == WM_KERNEL && w_dest[m].fd[t] >= 0)
+				close(w_dest[m].fd[t]);
+			else if (m != WM_MEMCPY && m != WM_KERNEL && w_dest[m].fd[t] >= 0)
+				pcache_close(w_dest[m].fd[t]);
+		}
+	}
+	memset(w_dest, 0, sizeof(w_dest));
+	if (w_src_view)
+		pcache_munmap(w_src_view, BENCH_W_SRC);
+	if (w_src_fd >= 0)
+		pcache_close(w_src_fd);
+	if (w_src_cache)
+		pcache_destroy(w_src_cache);
+	for (int i = 0; i < 2; i++)
+		if (w_caches[i])
+			pcache_destroy(w_caches[i]);
+	if (w_src_anon)
+		munmap(w_src_anon, BENCH_W_SRC);
+	w_src_view = w_src_anon = NULL;
+	w_src_fd = -1;
+	w_src_cache = w_caches[0] = w_caches[1] = NULL;
+}
+
+static int w_setup(void)
+{
+	struct pcache_config cfg;
+	int ret;
+	void *v;
+
+	for (int m = 0; m < WM_NR; m++)
+		w_dest[m].fd[0] = w_dest[m].fd[1] = -1;
+	for (int i = 0; i < 2; i++) {
+		pcache_config_init(&cfg);
+		cfg.mem_limit = 4ull * BENCH_W_FILE * 2;
+		cfg.write_strategy = PCACHE_WRITE_BOUNCE;
+		cfg.perform_write = i;
+		ret = pcache_create(&cfg, &w_caches[i]);
+		if (ret)
+			return ret;
+	}
+	for (int m = 0; m < WM_NR; m++) {
+		for (int t = 0; t < 2; t++) {
+			static const char *const names[2] = { "a", "b" };
+
+			if (m == WM_MEMCPY) {
+				v = mmap(NULL, BENCH_W_FILE, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+				if (v == MAP_FAILED)
+					return -errno;
+				w_dest[m].buf[t] = v;
+				memset(v, 0x5a, BENCH_W_FILE);
+			} else if (m == WM_KERNEL) {
+				w_dest[m].fd[t] = memfd_create("pcache-bench-w", MFD_CLOEXEC);
+				if (w_dest[m].fd[t] < 0)
+					return -errno;
+			} else if (m == WM_PERFORM || m == WM_STRAT0) {
+				/* one pair of files per cache; the strategies share theirs */
+				w_dest[m].fd[t] = pcache_open(w_caches[m == WM_PERFORM], names[t],
+							      O_RDWR | O_CREAT | O_TRUNC, 0644);
+				if (w_dest[m].fd[t] < 0)
+					return w_dest[m].fd[t];
+			} else {
+				w_dest[m].fd[t] = pcache_open(w_caches[0], names[t], O_RDWR, 0);
+				if (w_dest[m].fd[t] < 0)
+					return w_dest[m].fd[t];
+			}
+		}
+	}
+	/* sources: anonymous memory, and a pre-faulted view of another cache's file */
+	v = mmap(NULL, BENCH_W_SRC, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (v == MAP_FAILED)
+		return -errno;
+	w_src_anon = v;
+	for (size_t off = 0; off < BENCH_W_SRC; off += BENCH_FILL_CHUNK)
+		memcpy(w_src_anon + off, fill_buf, BENCH_FILL_CHUNK);
+	pcache_config_init(&cfg);
+	cfg.fault_around_pages = 256;
+	ret = pcache_create(&cfg, &w_src_cache);
+	if (ret)
+		return ret;
+	w_src_fd = pcache_open(w_src_cache, "src", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (w_src_fd < 0)
+		return w_src_fd;
+	if (pcache_pwrite(w_src_fd, w_src_anon, BENCH_W_SRC, 0) != BENCH_W_SRC)
+		return -EIO;
+	ret = pcache_fsync(w_src_fd);
+	if (ret)
+		return ret;
+	v = pcache_mmap(w_src_fd, BENCH_W_SRC, PROT_READ, 0);
+	if (PCACHE_IS_ERR(v))
+		return PCACHE_PTR_ERR(v);
+	w_src_view = v;
+	return pcache_mlock(w_src_view, BENCH_W_SRC);
+}
+
+static const char *size_name(size_t size, char *buf, size_t n)
+{
+	if (size >= (1u << 20))
+		snprintf(buf, n, "%zu MiB", size >> 20);
+	else if (size >= 1024)
+		snprintf(buf, n, "%zu KiB", size >> 10);
+	else
+		snprintf(buf, n, "%zu B", size);
+	return buf;
+}
+
+static int bench_write(void)
+{
+	static const char *const layouts[WL_NR] = { "one file", "different files", "same file" };
+	double secs[BENCH_MAX_REPS];
+	int ret, groups = 0, ngroups = 2 * 2 * WL_NR;
+
+	ret = w_setup();
+	if (ret) {
+		progress_clear();
+		if (ret == -EOPNOTSUPP)
+			printf("  skipped: views are not supported here (%s)\n", pcache_strerror(ret));
+		else
+			fprintf(stderr, "pcache bench: write setup: %s\n", pcache_strerror(ret));
+		w_teardown();
+		return ret == -EOPNOTSUPP ? 77 : 1;
+	}
+	for (int wl = 0; wl < 2; wl++) {
+		for (int s = 0; s < 2; s++) {
+			const unsigned char *src = s ? w_src_view : w_src_anon;
+
+			for (int lay = 0; lay < WL_NR; lay++) {
+				groups++;
+				for (size_t z = 0; z < W_NSIZES; z++) {
+					int first = nwresults;
+					char sz[24];
+
+					for (int m = 0; m < WM_NR && nwresults < BENCH_W_MAX; m++) {
+						struct wresult *w = &wresults[nwresults];
+						double med, min;
+						size_t ops;
+
+						progress("%s: group %d/%d, %s, %s", cur_section, groups,
+							 ngroups, size_name(w_sizes[z], sz, sizeof(sz)),
+							 wm_name(m));
+						ret = w_measure(m, &w_dest[m], src, wl == 1, lay,
+								w_sizes[z], secs, &ops);
+						if (ret) {
+							progress_clear();
+							fprintf(stderr, "pcache bench: write, %s: %s\n",
+								wm_name(m), pcache_strerror(ret));
+							w_teardown();
+							return 1;
+						}
+						summarize(secs, opts.reps, &med, &min);
+						memset(w, 0, sizeof(*w));
+						w->workload = wl ? "append" : "overwrite";
+						w->source = s ? "view" : "anon";
+						w->method = wm_name(m);
+						w->size = w_sizes[z];
+						w->threads = lay == WL_1 ? 1 : 2;
+						w->layout = layouts[lay];
+						w->gbps = (double)ops * w_sizes[z] / med / 1e9;
+						w->best_gbps = (double)ops * w_sizes[z] / min / 1e9;
+						w->ns_per_op = med / (double)ops * 1e9;
+						w->reps = opts.reps;
+						nwresults++;
+					}
+					for (int i = first; i < nwresults; i++) {
+						wresults[i].vs_memcpy = wresults[i].gbps /
+									wresults[first + WM_MEMCPY].gbps;
+						wresults[i].vs_kernel = wresults[i].gbps /
+									wresults[first + WM_KERNEL].gbps;
+					}
+				}
+			}
+		}
+	}
+	w_teardown();
+	return 0;
+}
+
+static void print_write(void)
+{
+	const char *wl = NULL, *src = NULL, *lay = NULL;
+	size_t size = 0;
+
+	for (int i = 0; i < nwresults; i++) {
+		const struct wresult *w = &wresults[i];
+		char sz[24];
+
+		if (w->workload != wl || w->source != src || w->layout != lay) {
+			wl = w->workload;
+			src = w->source;
+			lay = w->layout;
+			size = 0;
+			printf("\n  %s, source %s, %d thread%s%s%s\n", wl,
+			       !strcmp(src, "anon") ? "anonymous memory" : "a view of a cached file",
+			       w->threads, w->threads > 1 ? "s" : "",
+			       w->threads > 1 ? ", " : "", w->threads > 1 ? lay : "");
+			printf("  %-8s %-14s %9s %10s %9s %9s\n", "size", "method", "GB/s",
+			       "ns/op", "x memcpy", "x kernel");
+		}
+		printf("  %-8s %-14s %9.3f %10.1f %9.2f %9.2f\n",
+		       w->size != size ? size_name(w->size, sz, sizeof(sz)) : "",
+		       w->method, w->gbps, w->ns_per_op, w->vs_memcpy, w->vs_kernel);
+		size = w->size;
+	}
+}
+
+static const struct wresult *w_find(const char *wl, const char *src, const char *lay,
+				    size_t size, const char *method)
+{
+	for (int i = 0; i < nwresults; i++) {
+		const struct wresult *w = &wresults[i];
+
+		if (!strcmp(w->workload, wl) && !strcmp(w->source, src) &&
+		    !strcmp(w->layout, lay) && w->size == size && !strcmp(w->method, method))
+			return w;
+	}
+	return NULL;
+}
+
+/* The best of the five write strategies (by median GB/s). */
+static const struct wresult *w_best(const char *wl, const char *src, const char *lay,
+				    size_t size)
+{
+	const struct wresult *best = NULL;
+
+	for (int m = WM_STRAT0; m < WM_PERFORM; m++) {
+		const struct wresult *w = w_find(wl, src, lay, size, wm_name(m));
+
+		if (w && (!best || w->gbps > best->gbps))
+			best = w;
+	}
+	return best;
+}
+
+/* The targets, checked against this run (anonymous source). */
+static void print_write_targets(void)
+{
+	const struct wresult *b, *k, *bo, *one, *two;
+	static const size_t ksizes[] = { 4096, 64 };
+	static const double kgoal[] = { 3, 6 };
+
+	if (!nwresults)
+		return;
+	printf("\n  targets (this run, anonymous source, medians; best of the five"
+	       " strategies, perform_write in brackets):\n");
+	b = w_best("overwrite", "anon", "one file", 1u << 20);
+	if (b)
+		printf("  %-6s best strategy >= 0.95x memcpy, 1 MiB overwrite: %s %.2fx"
+		       " (perform_write %.2fx)\n",
+		       b->vs_memcpy >= 0.95 ? "met" : "MISSED", b->method, b->vs_memcpy,
+		       w_find("overwrite", "anon", "one file", 1u << 20, "perform_write")->vs_memcpy);
+	for (int i = 0; i < 2; i++) {
+		char sz[24];
+
+		b = w_best("overwrite", "anon", "one file", ksizes[i]);
+		if (b)
+			printf("  %-6s best strategy >= %.0fx kernel pwrite, %s overwrite:"
+			       " %s %.2fx (perform_write %.2fx)\n",
+			       b->vs_kernel >= kgoal[i] ? "met" : "MISSED",
+			       kgoal[i], size_name(ksizes[i], sz, sizeof(sz)), b->method,
+			       b->vs_kernel, w_find("overwrite", "anon", "one file", ksizes[i],
+						    "perform_write")->vs_kernel);
+	}
+	for (size_t z = 0; z < W_NSIZES; z++) {
+		char sz[24];
+
+		b = w_best("overwrite", "anon", "one file", w_sizes[z]);
+		bo = w_find("overwrite", "anon", "one file", w_sizes[z], "bounce-opt");
+		if (b && bo)
+			printf("  %-6s bounce-opt within 10%% of the best, %s overwrite:"
+			       " %.2fx of %s\n", bo->gbps >= 0.9 * b->gbps ? "met" : "MISSED",
+			       size_name(w_sizes[z], sz, sizeof(sz)), bo->gbps / b->gbps,
+			       b->method);
+	}
+	for (size_t z = 0; z < W_NSIZES; z++) {
+		char sz[24];
+
+		one = w_best("overwrite", "anon", "one file", w_sizes[z]);
+		if (!one)
+			continue;
+		two = w_find("overwrite", "anon", "different files", w_sizes[z], one->method);
+		k = w_find("overwrite", "anon", "different files", w_sizes[z], "memcpy");
+		if (two)
+			printf("  %-6s 2 threads, 2 files >= 1.8x 1 thread, %s overwrite, %s:"
+			       " %.2fx (memcpy: %.2fx)\n",
+			       two->gbps >= 1.8 * one->gbps ? "met" : "MISSED",
+			       size_name(w_sizes[z], sz, sizeof(sz)), one->method,
+			       two->gbps / one->gbps,
+			       k ? k->gbps / w_find("overwrite", "anon", "one file",
+						    w_sizes[z], "memcpy")->gbps : 0);
+	}
+}
+
+/* The write section's figures, after @n earlier objects. */
+static int write_json_write(FILE *f, int n)
+{
+	for (int i = 0; i < nwresults; i++) {
+		const struct wresult *w = &wresults[i];
+
+		fprintf(f, "%s  {\"section\": \"write\", \"workload\": \"%s\", \"source\": \"%s\","
+			" \"method\": \"%s\", \"size\": %zu, \"threads\": %d, \"layout\": \"%s\"",
+			n + i ? ",\n" : "", w->workload, w->source, w->method, w->size,
+			w->threads, w->layout);
+		json_number(f, "gbps", w->gbps);
+		json_number(f, "ns_per_op", w->ns_per_op);
+		json_number(f, "best_gbps", w->best_gbps);
+		json_number(f, "vs_memcpy", w->vs_memcpy);
+		json_number(f, "vs_kernel", w->vs_kernel);
+		fprintf(f, ", \"reps\": %d, \"unit\": \"GB/s\", \"higher_is_better\": true}", w->reps);
+	}
+	if (nwresults)
+		fputc('\n', f);
+	return 0;
+}
+
+/*
+ * --plot: GB/s against write size, one curve per method, for overwrite and
+ * append from anonymous memory on one thread, drawn by gnuplot.
+ */
+static bool have_gnuplot(void)
+{
+	return system("command -v gnuplot >/dev/null 2>&1") == 0;
+}
+
+static int write_plot(const char *png)
+{
+	static const char *const wls[2] = { "overwrite", "append" };
+	char dat[] = "/tmp/pcache-bench-XXXXXX";
+	int dfd = mkstemp(dat), status;
+	FILE *f, *g;
+
+	if (dfd < 0 || !(f = fdopen(dfd, "w"))) {
+		fprintf(stderr, "pcache bench: --plot: temporary file: %s\n", strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	/* one block per (workload, method), separated by two blank lines */
+	for (int w = 0; w < 2; w++)
+		for (int m = 0; m < WM_NR; m++) {
+			for (size_t z = 0; z < W_NSIZES; z++) {
+				const struct wresult *r = w_find(wls[w], "anon", "one file",
+								 w_sizes[z], wm_name(m));
+
+				if (r)
+					fprintf(f, "%zu %.6g\n", r->size, r->gbps);
+			}
+			fputs("\n\n", f);
+		}
+	fclose(f);
+	g = popen("gnuplot", "w");
+	if (!g) {
+		fprintf(stderr, "pcache bench: --plot: cannot run gnuplot: %s\n", strerror(errno));
+		unlink(dat);
+		return -1;
+	}
+	fprintf(g, "set terminal pngcairo size 1400,600 noenhanced\n");
+	fprintf(g, "set output '%s'\n", png);
+	fprintf(g, "set multiplot layout 1,2\n");
+	fprintf(g, "set logscale x 2\nset xlabel 'write size (bytes)'\nset ylabel 'GB/s'\n");
+	fprintf(g, "set key top left\nset grid\n");
+	fprintf(g, "set xtics (\"64\" 64, \"512\" 512, \"4K\" 4096, \"64K\" 65536,"
+		" \"1M\" 1048576)\n");
+	for (int w = 0; w < 2; w++) {
+		fprintf(g, "set title '%s, anonymous source, 1 thread'\nplot ", wls[w]);
+		for (int m = 0; m < WM_NR; m++)
+			fprintf(g, "%s'%s' index %d with linespoints title '%s'", m ? ", " : "",
+				dat, w * WM_NR + m, wm_name(m));
+		fputc('\n', g);
+	}
+	fprintf(g, "unset multiplot\n");
+	status = pclose(g);
+	unlink(dat);
+	if (status) {
+		fprintf(stderr, "pcache bench: --plot: gnuplot failed (status %d)\n", status);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the command ---------------------------------------------------------- */
 
 static const struct bench_section bench_sections[] = {
@@ -643,6 +1295,8 @@ static const struct bench_section bench_sections[] = {
 	  bench_view_read },
 	{ "view-wp", "store faults (us per page, lower is better)",
 	  bench_view_wp },
+	{ "write", "buffered writes: memcpy, the write strategies, perform_write, kernel pwrite (GB/s, higher is better)",
+	  bench_write },
 };
 
 #define NR_SECTIONS (sizeof(bench_sections) / sizeof(bench_sections[0]))
@@ -680,6 +1334,7 @@ static void usage(FILE *out)
 "  --reps N             repetitions of each measurement, 1-%d\n"
 "  --section LIST       run only these sections (comma-separated)\n"
 "  --json FILE          also write every figure to FILE, as a JSON array\n"
+"  --plot FILE.png      draw the write section (GB/s by size) with gnuplot\n"
 "  --fault-threads N    view fault handler threads (default: the library's)\n"
 "  --help               this text\n"
 "\n"
@@ -700,13 +1355,14 @@ static int bad_usage(const char *fmt, ...)
 	return 2;
 }
 
-enum { OPT_QUICK = 256, OPT_REPS, OPT_SECTION, OPT_JSON, OPT_FAULT_THREADS, OPT_HELP };
+enum { OPT_QUICK = 256, OPT_REPS, OPT_SECTION, OPT_JSON, OPT_PLOT, OPT_FAULT_THREADS, OPT_HELP };
 
 static const struct option long_opts[] = {
 	{ "quick",		no_argument,		NULL, OPT_QUICK },
 	{ "reps",		required_argument,	NULL, OPT_REPS },
 	{ "section",		required_argument,	NULL, OPT_SECTION },
 	{ "json",		required_argument,	NULL, OPT_JSON },
+	{ "plot",		required_argument,	NULL, OPT_PLOT },
 	{ "fault-threads",	required_argument,	NULL, OPT_FAULT_THREADS },
 	{ "help",		no_argument,		NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -740,6 +1396,9 @@ static int parse_args(int argc, char **argv)
 		case OPT_JSON:
 			opts.json = optarg;
 			break;
+		case OPT_PLOT:
+			opts.plot = optarg;
+			break;
 		case OPT_FAULT_THREADS:
 			v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 16)
@@ -759,6 +1418,11 @@ static int parse_args(int argc, char **argv)
 		return bad_usage("unexpected argument '%s'", argv[optind]);
 	if (!opts.reps)
 		opts.reps = opts.quick ? BENCH_QUICK_REPS : BENCH_DEFAULT_REPS;
+	if (opts.plot && !have_gnuplot()) {
+		fprintf(stderr, "pcache bench: --plot needs gnuplot, which is not installed"
+			" (Debian: apt-get install gnuplot-nox)\n");
+		return 2;
+	}
 	if (opts.sections) {
 		/* every name given must be a section */
 		const char *p = opts.sections;
@@ -801,6 +1465,7 @@ int cmd_bench(int argc, char **argv)
 	for (size_t i = 0; i < BENCH_FILL_CHUNK; i++)
 		fill_buf[i] = (unsigned char)(i * 131 + 7 + (i >> 12));
 	nresults = 0;
+	nwresults = 0;
 	t_start = now();
 
 	printf("pcache bench: %d repetitions per figure (median and best shown;"
@@ -821,11 +1486,21 @@ int cmd_bench(int argc, char **argv)
 		else if (status)
 			failed++;
 		print_section(s->name);
+		if (s->run == bench_write) {
+			print_write();
+			print_write_targets();
+		}
 		fflush(stdout);
 	}
 	printf("\n%.1f s\n", now() - t_start);
 	if (opts.json && write_json(opts.json))
 		failed++;
+	if (opts.plot) {
+		if (!nwresults)
+			fprintf(stderr, "pcache bench: --plot: the write section did not run\n");
+		if (!nwresults || write_plot(opts.plot))
+			failed++;
+	}
 	free(fill_buf);
 	free(copy_buf);
 	fill_buf = copy_buf = NULL;
