@@ -69,7 +69,7 @@ $(BUILD)/pcache: $(TOOL_OBJS) $(BUILD)/libpcache.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpcache.a
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $< $(BUILD)/libpcache.a $(LDLIBS)
 
-$(BUILD)/tests/%.o: tests/%.c tests/harness.h
+$(BUILD)/tests/%.o: tests/%.c tests/harness.h tests/watchdog.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isrc $(CFLAGS) -MMD -MP -c -o $@ $<
 

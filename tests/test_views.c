@@ -38,6 +38,7 @@
 
 #include "pcache.h"
 #include "harness.h"
+#include "watchdog.h"
 
 #define PG		4096L
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
@@ -51,57 +52,7 @@ static pid_t gettid_(void)
 /* Watchdog: a hung case is named, then the test fails.                */
 /* ------------------------------------------------------------------ */
 
-static const char *current_case = "startup";	/* atomic */
-
-static void put_str(const char *s)
-{
-	ssize_t r = write(2, s, strlen(s));
-	(void)r;
-}
-
-static void alarm_handler(int sig)
-{
-	put_str("FAIL: TIMEOUT: case '");
-	put_str(__atomic_load_n(&current_case, __ATOMIC_ACQUIRE));
-	put_str("' hung (deadlock?)\n");
-	_exit(1);
-}
-
-static void *watchdog_thread(void *arg)
-{
-	for (;;)
-		pause();
-	return NULL;
-}
-
-/*
- * SIGALRM is taken by a thread that does nothing but wait for it, so the
- * watchdog fires even when every other thread is stuck (and under
- * ThreadSanitizer, which defers asynchronous signals to the next
- * interceptor, it is taken inside pause()).
- */
-static void watchdog_start(void)
-{
-	struct sigaction sa;
-	pthread_t t;
-	sigset_t set;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = alarm_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	if (pthread_create(&t, NULL, watchdog_thread, NULL) == 0)
-		pthread_detach(t);
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-static void set_case(const char *name, unsigned int secs)
-{
-	__atomic_store_n(&current_case, name, __ATOMIC_RELEASE);
-	alarm(secs);
-}
+/* The watchdog (current_case, set_case, watchdog_start): watchdog.h. */
 
 /* ------------------------------------------------------------------ */
 /* Catching SIGBUS / SIGSEGV from a touch                              */
