@@ -8,31 +8,21 @@
 
 #include "sys.h"
 
-const struct sys_ops sys_default = {
-	.memfd_create	= memfd_create,
-	.ftruncate	= ftruncate,
-	.fallocate	= fallocate,
-	.mmap		= mmap,
-	.munmap		= munmap,
-	.close		= close,
-	.pread		= pread,
-	.pwrite		= pwrite,
-	.fsync		= fsync,
-	.fdatasync	= fdatasync,
-};
+#define SYS_REAL_CALLS {			\
+	.memfd_create	= memfd_create,		\
+	.ftruncate	= ftruncate,		\
+	.fallocate	= fallocate,		\
+	.mmap		= mmap,			\
+	.munmap		= munmap,		\
+	.close		= close,		\
+	.pread		= pread,		\
+	.pwrite		= pwrite,		\
+	.fsync		= fsync,		\
+	.fdatasync	= fdatasync,		\
+}
 
-struct sys_ops sys = {
-	.memfd_create	= memfd_create,
-	.ftruncate	= ftruncate,
-	.fallocate	= fallocate,
-	.mmap		= mmap,
-	.munmap		= munmap,
-	.close		= close,
-	.pread		= pread,
-	.pwrite		= pwrite,
-	.fsync		= fsync,
-	.fdatasync	= fdatasync,
-};
+const struct sys_ops sys_default = SYS_REAL_CALLS;
+struct sys_ops sys = SYS_REAL_CALLS;
 
 int sys_err(void)
 {
