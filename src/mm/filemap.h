@@ -9,6 +9,7 @@
  *       mm lock              (views: read per fault, write for mmap/mlock)
  *         invalidate_lock    (faults/page-creating reads: shared; truncate: excl.)
  *           page lock        (several only in ascending index order)
+ *            poison_lock     (i_size growth vs. past-EOF poison in views)
  *             i_mmap_lock    (the file's views)
  *               i_pages_lock (the index; a leaf: nothing sleeps under it)
  *               map_lock     (the memfd mappings; a leaf)
