@@ -399,26 +399,30 @@ int pcache_close(int fd)
 	return fd_close(fd);
 }
 
-/* Resolve @fd for I/O: a referenced file open with @fmode, or an error. */
-static struct file *fdget_io(int fd, unsigned int fmode, ssize_t *err)
+/*
+ * Resolve @fd for a read (@dir ITER_DEST) or write (ITER_SOURCE) at
+ * @offset (ignored with @use_fpos): a referenced file, or NULL and *@err.
+ */
+static struct file *fdget_io(int fd, int dir, off_t offset, bool use_fpos,
+			     ssize_t *err)
 {
+	unsigned int fmode = dir == ITER_SOURCE ? FMODE_WRITE : FMODE_READ;
 	struct file *file = fdget(fd);
 
 	if (!file) {
 		*err = -EBADF;
 		return NULL;
 	}
-	if (!(file->f_mode & fmode)) {
+	if (!(file->f_mode & fmode))
 		*err = -EBADF;
-		fdput(file);
-		return NULL;
-	}
-	if (file->f_mode & FMODE_DIR) {
+	else if (file->f_mode & FMODE_DIR)
 		*err = -EISDIR;
-		fdput(file);
-		return NULL;
-	}
-	return file;
+	else if (!use_fpos && offset < 0)
+		*err = -EINVAL;
+	else
+		return file;
+	fdput(file);
+	return NULL;
 }
 
 /* @iter is set up; run the read or write at @pos or at the file position. */
@@ -447,23 +451,17 @@ static ssize_t do_io(struct file *file, struct iov_iter *iter, loff_t pos,
 static ssize_t do_rw(int fd, int dir, void *buf, size_t count, off_t offset,
 		     bool use_fpos)
 {
-	unsigned int fmode = dir == ITER_SOURCE ? FMODE_WRITE : FMODE_READ;
 	struct iov_iter iter;
 	struct iovec iov;
 	struct file *file;
 	ssize_t ret;
 
-	file = fdget_io(fd, fmode, &ret);
+	file = fdget_io(fd, dir, offset, use_fpos, &ret);
 	if (!file)
 		return ret;
-	if (!use_fpos && offset < 0) {
-		ret = -EINVAL;
-		goto out_put;
-	}
 	ret = import_single_range(dir, buf, count, &iov, &iter);
 	if (ret >= 0)
 		ret = do_io(file, &iter, offset, use_fpos);
-out_put:
 	fdput(file);
 	return ret;
 }
@@ -471,24 +469,18 @@ out_put:
 static ssize_t do_rwv(int fd, int dir, const struct iovec *uvec, int iovcnt,
 		      off_t offset, bool use_fpos)
 {
-	unsigned int fmode = dir == ITER_SOURCE ? FMODE_WRITE : FMODE_READ;
 	struct iovec fast[UIO_FASTIOV], *iov = NULL;
 	struct iov_iter iter;
 	struct file *file;
 	ssize_t ret;
 
-	file = fdget_io(fd, fmode, &ret);
+	file = fdget_io(fd, dir, offset, use_fpos, &ret);
 	if (!file)
 		return ret;
-	if (!use_fpos && offset < 0) {
-		ret = -EINVAL;
-		goto out_put;
-	}
 	ret = import_iovec(dir, uvec, iovcnt, fast, UIO_FASTIOV, &iov, &iter);
 	if (ret >= 0)
 		ret = do_io(file, &iter, offset, use_fpos);
 	kfree(iov);
-out_put:
 	fdput(file);
 	return ret;
 }
