@@ -69,7 +69,9 @@ struct pcache_config {
 	/* Largest file size; writes beyond give -EFBIG.  0: the default. */
 	uint64_t max_file_size;
 	/*
-	 * Backend name: "memory" (the default when NULL), or "synthetic" (for
+	 * Backend name: "memory" (the default when NULL); "dir" (files are real
+	 * files under the directory backend_arg, written back by a flusher,
+	 * evicted under memory pressure; src/backends/dir.c); or "synthetic" (for
 	 * tests: files named "pattern-N" exist with N bytes of a known pattern
 	 * that is read in page by page; see src/backends/synthetic.c).
 	 */
@@ -92,6 +94,23 @@ struct pcache_config {
 	 * page-by-page loop of write_strategy.  Off by default.
 	 */
 	int perform_write;
+	/*
+	 * The "dir" backend (backend_arg: the backing directory, which must
+	 * exist): its block size, 512, 1024, 2048 or 4096 (0: 4096).  Each block
+	 * of a page is read, dirtied and written on its own.
+	 */
+	unsigned int block_size;
+	/*
+	 * Writeback, for backends with storage ("dir").  Writers that dirty
+	 * more than dirty_limit bytes are throttled until writeback catches up
+	 * (0: a quarter of mem_limit).  A background flusher writes pages dirty
+	 * for longer than dirty_expire_ms (0: 2000), waking every
+	 * writeback_interval_ms (0: 200), and everything once dirty memory
+	 * passes half of dirty_limit.
+	 */
+	uint64_t dirty_limit;
+	unsigned int dirty_expire_ms;
+	unsigned int writeback_interval_ms;
 };
 
 /*
@@ -322,6 +341,18 @@ struct pcache_stats {
 	uint64_t view_refused;		/* faults refused to no-fault copies */
 	uint64_t view_populated;	/* pages installed by pcache_mlock */
 	uint64_t lockdep_reports;	/* lock validator reports, process-wide (PCACHE_LOCKDEP=1) */
+	/* Storage and memory pressure (the "dir" backend). */
+	uint64_t backend_reads;		/* preads of backing files */
+	uint64_t backend_writes;	/* pwrite/pwritev calls, or io_uring writes */
+	uint64_t backend_allocs;	/* fallocate calls (block allocation, punching) */
+	uint64_t backend_syncs;		/* fsync/fdatasync calls */
+	uint64_t backend_other;		/* lseek (holes), ftruncate, open, unlink */
+	uint64_t pages_reclaimed;	/* clean pages evicted to stay under mem_limit */
+	uint64_t reclaim_waits;		/* allocations that waited for writeback to free memory */
+	uint64_t throttle_waits;	/* writers paused by dirty throttling */
+	uint64_t throttle_ns;		/* time they spent paused */
+	uint64_t flusher_runs;		/* background writeback passes that wrote pages */
+	uint64_t writeback_errors;	/* failed page writes (each reported through errseq) */
 };
 
 /* pcache_stats - a snapshot.  Errors: -EINVAL (NULL). */
