@@ -35,7 +35,7 @@ CFLAGS  ?=
 CFLAGS  += -std=gnu11 -g $(OPT) -Wall -Wextra -Wno-unused-parameter \
 	   -Wno-sign-compare -fPIC -D_GNU_SOURCE $(SANFLAGS)
 CPPFLAGS += -Iinclude
-LDLIBS  += -lpthread
+LDLIBS  += -lpthread -luring
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRCS := $(wildcard src/base/*.c src/lib/*.c src/mm/*.c src/fs/*.c src/backends/*.c)

@@ -44,6 +44,21 @@ static inline void list_del_init(struct list_head *e)
 	INIT_LIST_HEAD(e);
 }
 
+/* Move @e to just after @head (list_move) or just before it (list_move_tail). */
+static inline void list_move(struct list_head *e, struct list_head *head)
+{
+	list_del_init(e);
+	list_add(e, head);
+}
+
+static inline void list_move_tail(struct list_head *e, struct list_head *head)
+{
+	list_del_init(e);
+	list_add_tail(e, head);
+}
+
+#define list_first_entry(head, type, member) list_entry((head)->next, type, member)
+
 static inline int list_empty(const struct list_head *h)
 {
 	return h->next == h;

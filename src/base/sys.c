@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "sys.h"
@@ -17,6 +18,7 @@
 	.close		= close,		\
 	.pread		= pread,		\
 	.pwrite		= pwrite,		\
+	.pwritev	= pwritev,		\
 	.fsync		= fsync,		\
 	.fdatasync	= fdatasync,		\
 }

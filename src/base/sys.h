@@ -8,6 +8,7 @@
 #define PCACHE_SYS_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct sys_ops {
 	int (*memfd_create)(const char *name, unsigned int flags);
@@ -19,6 +20,7 @@ struct sys_ops {
 	int (*close)(int fd);
 	ssize_t (*pread)(int fd, void *buf, size_t count, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t count, off_t off);
+	ssize_t (*pwritev)(int fd, const struct iovec *iov, int iovcnt, off_t off);
 	int (*fsync)(int fd);
 	int (*fdatasync)(int fd);
 };

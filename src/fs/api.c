@@ -42,6 +42,7 @@ const char *const strategy_names[PCACHE_WRITE_NR] = {
 static const struct super_operations *const backends[] = {
 	&memory_super_ops,
 	&synthetic_super_ops,
+	&dir_super_ops,
 };
 
 void pcache_config_init(struct pcache_config *cfg)
@@ -153,15 +154,27 @@ int pcache_create(const struct pcache_config *cfg, struct pcache **out)
 		goto out_free;
 	}
 	pthread_mutex_init(&pc->ns_lock, NULL);
+	INIT_LIST_HEAD(&pc->s_inodes);
+	INIT_LIST_HEAD(&pc->lru);
+	pthread_mutex_init(&pc->lru_lock, NULL);
+	pc->s_blkbits = PAGE_SHIFT;
 	if (s_op->mount) {
 		err = s_op->mount(pc, cfg->backend_arg);
 		if (err)
 			goto out_free_hash;
 	}
+	err = wb_start(pc);
+	if (err)
+		goto out_unmount;
 	*out = pc;
 	return 0;
 
+out_unmount:
+	wb_stop(pc);
+	if (s_op->unmount)
+		s_op->unmount(pc);
 out_free_hash:
+	pthread_mutex_destroy(&pc->lru_lock);
 	pthread_mutex_destroy(&pc->ns_lock);
 	kfree(pc->ihash);
 out_free:
@@ -187,6 +200,10 @@ int pcache_destroy(struct pcache *pc)
 		mm_destroy(pc->mm);
 	pc->mm = NULL;
 	pc->dying = true;
+	pthread_mutex_unlock(&pc->ns_lock);
+	/* The flusher takes ns_lock and inode references: stop it first. */
+	wb_stop(pc);
+	pthread_mutex_lock(&pc->ns_lock);
 	/* Take every inode out of the icache; then nobody else can see them. */
 	for (i = 0; i < (1u << pc->ihash_bits); i++) {
 		for (inode = pc->ihash[i]; inode; inode = next) {
@@ -221,6 +238,7 @@ int pcache_destroy(struct pcache *pc)
 	}
 	if (pc->s_op->unmount)
 		pc->s_op->unmount(pc);
+	pthread_mutex_destroy(&pc->lru_lock);
 	pthread_mutex_destroy(&pc->ns_lock);
 	kfree(pc->ihash);
 	kfree(pc);
@@ -704,6 +722,17 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 	st->pages_writeback = LOAD(pc->nr_writeback);
 	st->mem_limit_pages = pc->mem_limit_pages;
 	st->lockdep_reports = lockdep_reports();
+	st->backend_reads = LOAD(pc->stats.backend_reads);
+	st->backend_writes = LOAD(pc->stats.backend_writes);
+	st->backend_allocs = LOAD(pc->stats.backend_allocs);
+	st->backend_syncs = LOAD(pc->stats.backend_syncs);
+	st->backend_other = LOAD(pc->stats.backend_other);
+	st->pages_reclaimed = LOAD(pc->stats.pages_reclaimed);
+	st->reclaim_waits = LOAD(pc->stats.reclaim_waits);
+	st->throttle_waits = LOAD(pc->stats.throttle_waits);
+	st->throttle_ns = LOAD(pc->stats.throttle_ns);
+	st->flusher_runs = LOAD(pc->stats.flusher_runs);
+	st->writeback_errors = LOAD(pc->stats.writeback_errors);
 	st->files_open = LOAD(pc->files_open);
 	pthread_mutex_lock(&pc->ns_lock);
 	st->inodes = pc->nr_inodes;

@@ -39,6 +39,7 @@ struct inode {
 	char *i_name;			/* NULL once unlinked (ns_lock) */
 	struct inode *i_hash_next;	/* icache chain (ns_lock) */
 	uint64_t i_ino;
+	unsigned int i_blkbits;		/* block size of AS_BLOCKS mappings */
 	mode_t i_mode;
 	unsigned int i_nlink;		/* ns_lock */
 	int i_count;			/* ns_lock */
@@ -49,6 +50,7 @@ struct inode {
 	struct timespec i_atime, i_mtime, i_ctime;
 
 	struct address_space i_data;
+	struct list_head i_sb_list;	/* pc->s_inodes while i_count > 0 (ns_lock) */
 	void *i_private;		/* the backend's */
 };
 
@@ -132,13 +134,17 @@ struct super_operations {
 	 * without the ns_lock after writepages.  NULL: nothing to do.
 	 */
 	int (*sync)(struct inode *inode, int datasync);
-	/* evict - the inode leaves the cache: free i_private. No ns_lock. */
+	/*
+	 * evict - the inode leaves the cache (or was never published): free
+	 * i_private if set.  No ns_lock.
+	 */
 	void (*evict)(struct inode *inode);
 };
 
 /* Built-in backends (src/backends/). */
 extern const struct super_operations memory_super_ops;
 extern const struct super_operations synthetic_super_ops;	/* for tests */
+extern const struct super_operations dir_super_ops;
 
 struct stat_counters {
 	uint64_t bytes_written;
@@ -148,6 +154,10 @@ struct stat_counters {
 	uint64_t writeback_pages;
 	uint64_t perform_write_calls;
 	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
+	uint64_t backend_reads, backend_writes, backend_allocs, backend_syncs,
+		 backend_other;
+	uint64_t pages_reclaimed, reclaim_waits;
+	uint64_t throttle_waits, throttle_ns, flusher_runs, writeback_errors;
 };
 
 #define stat_add(pc, field, n) \
@@ -171,6 +181,26 @@ struct pcache {
 	uint64_t nr_pages;		/* atomic: pages charged */
 	uint64_t nr_dirty;		/* atomic */
 	uint64_t nr_writeback;		/* atomic */
+	unsigned int s_blkbits;		/* block size for new inodes */
+	struct list_head s_inodes;	/* every live inode (ns_lock) */
+
+	/* Reclaim (mm/reclaim.c): a clock over the pages of evictable mappings. */
+	pthread_mutex_t lru_lock;	/* a leaf; pages only trylocked under it */
+	struct list_head lru;		/* page.lru */
+	uint64_t nr_lru;		/* lru_lock */
+
+	/* Writeback (mm/writeback.c): the flusher and dirty throttling. */
+	bool wb_running;
+	bool wb_stop;			/* wb_lock */
+	int wb_kicked;			/* atomic: work is waiting */
+	pthread_t wb_thread;
+	pthread_mutex_t wb_lock;	/* a leaf */
+	pthread_cond_t wb_wake;		/* the flusher sleeps on it */
+	pthread_cond_t wb_done;		/* throttled writers and reclaim sleep on it */
+	uint64_t dirty_thresh;		/* pages: writers wait above it */
+	uint64_t bg_thresh;		/* pages: the flusher writes everything above it */
+	uint64_t dirty_expire_ns;
+	uint64_t wb_interval_ns;
 
 	struct stat_counters stats;	/* atomics */
 	struct mm *mm;			/* views; made by the first pcache_mmap */
@@ -192,9 +222,23 @@ void iget(struct inode *inode);		/* ns_lock held */
 void iput(struct inode *inode);		/* takes ns_lock */
 void inode_touch(struct inode *inode, bool mtime, bool atime);
 
-/* Memory accounting: charge one page to the cache (0, -ENOSPC). */
-int cache_charge_page(struct pcache *pc);
+/*
+ * Memory accounting (mm/reclaim.c): charge one page to the cache.  Over the
+ * limit, clean pages are reclaimed; if none can be, the caller waits for
+ * writeback - or, @nowait (a fault handler), gets -EAGAIN.  -ENOSPC when
+ * nothing can be evicted (unevictable backends, or writeback stuck).
+ */
+int cache_charge_page(struct pcache *pc, bool nowait);
 void cache_uncharge_page(struct pcache *pc);
+void lru_add(struct page *page);	/* a new page of an evictable mapping */
+void lru_del(struct page *page);	/* page locked, leaving the index */
+
+/* Writeback threads (mm/writeback.c). */
+int wb_start(struct pcache *pc);	/* 0 or -errno; nothing for unevictable backends */
+void wb_stop(struct pcache *pc);
+void wakeup_flusher(struct pcache *pc);
+/* Sleep until the flusher finishes a piece of work, at most @ns. */
+void wb_wait_progress(struct pcache *pc, long ns);
 
 /*
  * Descriptors (file.c).  A struct file lives in a slot of the process-wide

@@ -1,5 +1,5 @@
 /*
- * inode.c - inodes and the icache (name -> inode), memory accounting.
+ * inode.c - inodes and the icache (name -> inode).
  *
  * Invariants (ns_lock held):
  *  1. An inode is in the icache iff i_name != NULL iff i_nlink > 0.
@@ -78,6 +78,8 @@ int icache_insert(struct pcache *pc, struct inode *inode, const char *name)
 	*slot = inode;
 	WRITE_ONCE(inode->i_nlink, 1);
 	inode->i_count++;
+	if (list_empty(&inode->i_sb_list))
+		list_add_tail(&inode->i_sb_list, &pc->s_inodes);
 	if (++pc->nr_inodes > (2ull << pc->ihash_bits))
 		ihash_grow(pc);
 	return 0;
@@ -146,7 +148,9 @@ struct inode *inode_alloc(struct pcache *pc)
 	if (!inode)
 		return NULL;
 	inode->i_sb = pc;
+	inode->i_blkbits = pc->s_blkbits;
 	inode->i_mode = S_IFREG | 0644;
+	INIT_LIST_HEAD(&inode->i_sb_list);
 	inode->i_data.memfd = -1;
 	pthread_mutex_init(&inode->i_rwsem, NULL);
 	pthread_mutex_init(&inode->i_lock, NULL);
@@ -170,6 +174,8 @@ int inode_init_mapping(struct inode *inode, const char *name)
 
 void inode_free(struct inode *inode)
 {
+	if (inode->i_private && inode->i_sb->s_op->evict)
+		inode->i_sb->s_op->evict(inode);
 	if (inode->i_data.memfd >= 0) {
 		truncate_inode_pages_final(&inode->i_data);
 		mapping_destroy(&inode->i_data);
@@ -193,12 +199,12 @@ void iput(struct inode *inode)
 	pthread_mutex_lock(&pc->ns_lock);
 	assert(inode->i_count > 0);
 	last = --inode->i_count == 0;
+	if (last)
+		list_del_init(&inode->i_sb_list);
 	pthread_mutex_unlock(&pc->ns_lock);
 	if (!last)
 		return;
-	/* Unlinked and closed: nobody can reach it any more. */
-	if (pc->s_op->evict)
-		pc->s_op->evict(inode);
+	/* Unlinked and closed: nobody can reach it any more (evict: inode_free). */
 	inode_free(inode);
 }
 
@@ -214,24 +220,4 @@ void inode_touch(struct inode *inode, bool mtime, bool atime)
 	if (atime)
 		inode->i_atime = now;
 	pthread_mutex_unlock(&inode->i_lock);
-}
-
-int cache_charge_page(struct pcache *pc)
-{
-	uint64_t n = __atomic_add_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
-
-	if (likely(n <= pc->mem_limit_pages))
-		return 0;
-	/*
-	 * Over the limit.  Reclaim (clean pages of evictable mappings first)
-	 * arrives with the directory backend; the memory backend's pages are
-	 * its only copy of the data, so a full cache is a full filesystem.
-	 */
-	__atomic_sub_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
-	return -ENOSPC;
-}
-
-void cache_uncharge_page(struct pcache *pc)
-{
-	__atomic_sub_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
 }

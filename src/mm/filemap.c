@@ -199,18 +199,20 @@ static struct page *find_get_page(struct address_space *mapping, pgoff_t index)
 	if (page)
 		get_page(page);
 	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	if (page)
+		mark_page_accessed(page);
 	return page;
 }
 
 /* Make a new locked page at @index and put it in the index. */
 static int add_new_page(struct address_space *mapping, pgoff_t index,
-			struct page **pagep)
+			unsigned int fgp, struct page **pagep)
 {
 	struct pcache *pc = mapping->host->i_sb;
 	struct page *page;
 	int err;
 
-	err = cache_charge_page(pc);
+	err = cache_charge_page(pc, fgp & FGP_NOWAIT);
 	if (err)
 		return err;
 	page = page_alloc();
@@ -240,6 +242,7 @@ static int add_new_page(struct address_space *mapping, pgoff_t index,
 	}
 	/* Born locked: tell the validator, as a trylock. */
 	lockdep_acquire(LOCK_PAGE, page, mapping, index, true);
+	lru_add(page);
 	*pagep = page;
 	return 0;
 
@@ -261,7 +264,7 @@ repeat:
 	if (!page) {
 		if (!(fgp & FGP_CREAT))
 			return -ENOENT;
-		err = add_new_page(mapping, index, &page);
+		err = add_new_page(mapping, index, fgp, &page);
 		if (err == -EEXIST)
 			goto repeat;
 		if (err)
@@ -301,6 +304,7 @@ void delete_from_page_cache(struct page *page)
 	radix_delete(&mapping->i_pages, page->index);
 	mapping->nrpages--;
 	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	lru_del(page);
 	/* Truncation discards dirty data: it has no file offset any more. */
 	if (TestClearPageDirty(page))
 		__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
@@ -384,6 +388,7 @@ static void drop_page_final(void *item, uint64_t index, void *arg)
 	struct pcache *pc = arg;
 
 	assert(page_count(page) == 1);
+	lru_del(page);
 	if (TestClearPageDirty(page))
 		__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
 	page->mapping = NULL;

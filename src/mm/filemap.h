@@ -134,9 +134,42 @@ struct address_space_operations {
 	 * Entry: page locked.  Optional.
 	 */
 	void (*invalidate_folio)(struct page *page, size_t offset, size_t len);
+
+	/*
+	 * release_blocks - a write failed after allocating storage for bytes
+	 * [size, end), past i_size (@size): free it, as the kernel's
+	 * ext2_write_failed() truncates blocks.  Called by write_failed() with
+	 * i_rwsem held, after the pages past i_size are gone.  Optional.
+	 */
+	void (*release_blocks)(struct inode *inode, loff_t size, loff_t end);
 };
 
+/*
+ * A backend's perform_write may run the generic batched copy loop
+ * (batch_perform_write, mm/write_batch.c), which locks up to 16 pages,
+ * copies into them with faults refused, and commits them together.
+ */
+struct write_batch_ops {
+	/*
+	 * prepare - a locked page that is not uptodate will take bytes
+	 * [from, to): make the rest of what those bytes' blocks hold valid
+	 * (zero or read it).  0 or negative errno (the page is then left out).
+	 */
+	int (*prepare)(struct file *file, struct page *page, size_t from,
+		       size_t to);
+	/*
+	 * commit - bytes [from, to) of a locked page were copied in: mark
+	 * what is now uptodate (the page, or its blocks) and dirty blocks.
+	 * The loop then tags the pages dirty and moves i_size.
+	 */
+	void (*commit)(struct page *page, size_t from, size_t to);
+};
+
+ssize_t batch_perform_write(struct file *file, struct iov_iter *from,
+			    loff_t pos, const struct write_batch_ops *ops);
+
 #define AS_UNEVICTABLE	(1u << 0)	/* pages can't be dropped: the cache is the store */
+#define AS_BLOCKS	(1u << 1)	/* pages carry sub-page block states (fs/buffer.h) */
 
 struct address_space {
 	struct inode *host;
@@ -153,6 +186,7 @@ struct address_space {
 	uint64_t memfd_size;
 
 	errseq_t wb_err;		/* last writeback error */
+	uint64_t dirtied_when;		/* atomic: monotonic ns it went clean -> dirty; 0 clean */
 
 	/*
 	 * Views.  invalidate_lock keeps faults from installing pages while
@@ -269,9 +303,17 @@ void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to);
 /* The read path: copy from the cache (reading pages in) to @to. */
 ssize_t filemap_read(struct file *file, struct iov_iter *to, loff_t pos);
 
-/* The buffered write loop (perform_write.c).  Caller holds i_rwsem. */
+/*
+ * The buffered write (perform_write.c).  Caller holds i_rwsem.
+ * generic_perform_write hands the write to the backend's perform_write op
+ * if it has one and the cache enables it, else runs the page-by-page loop
+ * of the file's strategy: generic_perform_write_pages, which a backend's
+ * perform_write may also fall back to.
+ */
 ssize_t generic_perform_write(struct file *file, struct iov_iter *from,
 			      loff_t pos);
+ssize_t generic_perform_write_pages(struct file *file, struct iov_iter *from,
+				    loff_t pos);
 
 /*
  * For a backend's perform_write: write up to @bytes (inside one page) at
@@ -327,6 +369,13 @@ int write_cache_pages(struct address_space *mapping,
 		      void *data);
 int filemap_write_and_wait_range(struct address_space *mapping, loff_t start,
 				 loff_t end);
+
+/*
+ * Dirty throttling (balance_dirty_pages): a writer that has just dirtied
+ * pages of @mapping, holding no page lock, waits here while the cache's
+ * dirty memory is above its limit.  Free when below half of it.
+ */
+void balance_dirty_pages_ratelimited(struct address_space *mapping);
 
 /* Thin wrappers over the ops (statistics and assertions live here). */
 int mapping_read_folio(struct file *file, struct page *page);

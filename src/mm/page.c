@@ -191,7 +191,10 @@ int page_check(const struct page *page)
 {
 	uint32_t f = page_flags(page);
 
-	if ((f & (PG_dirty | PG_writeback)) && !(f & PG_uptodate))
+	const struct address_space *mapping = page_owner(page);
+
+	if ((f & (PG_dirty | PG_writeback)) && !(f & PG_uptodate) &&
+	    !(mapping && (mapping->flags & AS_BLOCKS)))
 		return -1;
 	if (page_count(page) <= 0)
 		return -1;

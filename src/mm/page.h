@@ -19,7 +19,10 @@
  *   delete_from_page_cache() (page locked, not writeback) ----> mapping = NULL
  *
  * Invariants:
- *  1. PG_dirty and PG_writeback are only set on uptodate pages.
+ *  1. PG_dirty and PG_writeback are only set on uptodate pages - or, in a
+ *     mapping with sub-page blocks (AS_BLOCKS, fs/buffer.h), on pages whose
+ *     dirty blocks are uptodate (a partial write reads in only the blocks it
+ *     partly covers, so the rest of the page may never have been read).
  *  2. PG_uptodate is never cleared while the page is in the index.
  *  3. A page in the index holds one reference for the index; the page is
  *     freed by the put_page() that drops the last reference.
@@ -43,6 +46,7 @@ struct address_space;
 #define PG_writeback	(1u << 4)
 #define PG_error	(1u << 5)
 #define PG_punch	(1u << 6)	/* freed last by a ref holder: punch its memfd range then */
+#define PG_referenced	(1u << 7)	/* used since reclaim last looked (mm/reclaim.c) */
 
 struct page {
 	uint32_t flags;			/* atomic; the futex word */
@@ -51,8 +55,9 @@ struct page {
 	struct address_space *mapping;	/* NULL once truncated away */
 	struct address_space *home;	/* whose memfd holds the bytes; constant */
 	char *addr;			/* the library's mapping of the bytes */
-	struct list_head lru;		/* reclaim list, under the cache's lru lock */
-	void *private;			/* the backend's (e.g. block states) */
+	struct list_head lru;		/* reclaim list, under the cache's lru_lock */
+	uint32_t blocks;		/* atomic: block states (fs/buffer.h) */
+	void *private;			/* the backend's */
 };
 
 static inline char *page_address(const struct page *page)
@@ -83,6 +88,14 @@ PAGE_FLAG_FNS(Dirty, PG_dirty)
 PAGE_FLAG_FNS(Writeback, PG_writeback)
 PAGE_FLAG_FNS(Error, PG_error)
 PAGE_FLAG_FNS(Punch, PG_punch)
+PAGE_FLAG_FNS(Referenced, PG_referenced)
+
+/* Mark a page used, for reclaim's clock: one load when it already is. */
+static inline void mark_page_accessed(struct page *page)
+{
+	if (!(page_flags(page) & PG_referenced))
+		SetPageReferenced(page);
+}
 
 /* Allocate a descriptor (refcount 1, no flags, no mapping). NULL: -ENOMEM. */
 struct page *page_alloc(void);

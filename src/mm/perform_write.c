@@ -92,9 +92,12 @@ void write_failed(struct address_space *mapping, loff_t to)
 	struct inode *inode = mapping->host;
 	loff_t isize = i_size_read(inode);
 
-	if (to > isize)
+	if (to > isize) {
 		truncate_inode_pages_range(mapping,
 					   PAGE_ALIGN((uint64_t)isize) >> PAGE_SHIFT);
+		if (mapping->a_ops->release_blocks)
+			mapping->a_ops->release_blocks(inode, isize, to);
+	}
 }
 
 /* One page's worth of the naive strategy: returns bytes copied or -errno. */
@@ -320,9 +323,7 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 {
 	struct address_space *mapping = file_mapping(file);
 	struct pcache *pc = mapping->host->i_sb;
-	int strategy = READ_ONCE(file->f_strategy);	/* one per write */
-	struct pcache_strategy_stats *st = &pc->stats.strategy[strategy];
-	ssize_t written = 0, status = 0;
+	ssize_t written;
 
 	if (mapping->a_ops->perform_write && pc->cfg.perform_write) {
 		written = mapping->a_ops->perform_write(file, i, pos);
@@ -332,6 +333,18 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 		}
 		return written;
 	}
+	return generic_perform_write_pages(file, i, pos);
+}
+
+ssize_t generic_perform_write_pages(struct file *file, struct iov_iter *i,
+				    loff_t pos)
+{
+	struct address_space *mapping = file_mapping(file);
+	struct pcache *pc = mapping->host->i_sb;
+	int strategy = READ_ONCE(file->f_strategy);	/* one per write */
+	struct pcache_strategy_stats *st = &pc->stats.strategy[strategy];
+	ssize_t written = 0, status = 0;
+
 	while (iov_iter_count(i)) {
 		size_t offset = (size_t)pos & ~PAGE_MASK;
 		size_t bytes = min(PAGE_SIZE - offset, iov_iter_count(i));
@@ -363,6 +376,7 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 		}
 		pos += status;
 		written += status;
+		balance_dirty_pages_ratelimited(mapping);
 		/*
 		 * 2.6.20 stopped at the first short copy (after committing its
 		 * zeroes).  The others go on: a short copy may have been a refused

@@ -16,14 +16,49 @@
  *
  * Errors: a failed page write is recorded with mapping_set_error() in the
  * mapping's errseq_t; fsync reports it once per open file.
+ *
+ * The flusher (the kernel's wb_workfn).  Caches whose backend has storage
+ * (no AS_UNEVICTABLE) run one thread that wakes every writeback_interval
+ * and writes back, in the background (busy pages are skipped, not waited
+ * for), every file dirty for longer than dirty_expire - or every dirty
+ * file, when dirty memory is past bg_thresh.  A mapping's dirtied_when is
+ * when it went from clean to dirty; the flusher clears it before writing
+ * and puts it back if pages stayed dirty.
+ *
+ * Dirty throttling (balance_dirty_pages): a writer, after dirtying pages
+ * and holding no page lock, kicks the flusher past bg_thresh and sleeps
+ * past dirty_thresh until writeback brings the dirty (and writeback) pages
+ * back under it.  The flusher never needs i_rwsem, which the writer holds.
  */
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
+
+#include "../base/alloc.h"
 
 #include "../fs/fs.h"
 #include "filemap.h"
 #include "mm.h"
 #include "page.h"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000000000 + (uint64_t)t.tv_nsec + 1;
+}
+
+/* The mapping has a dirty page: start its expiry clock if it was clean. */
+static void mapping_note_dirty(struct address_space *mapping)
+{
+	uint64_t zero = 0;
+
+	if (!__atomic_load_n(&mapping->dirtied_when, __ATOMIC_RELAXED))
+		__atomic_compare_exchange_n(&mapping->dirtied_when, &zero,
+					    mono_ns(), false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+}
 
 bool filemap_dirty_folio(struct address_space *mapping, struct page *page)
 {
@@ -32,6 +67,7 @@ bool filemap_dirty_folio(struct address_space *mapping, struct page *page)
 	if (TestSetPageDirty(page))
 		return false;
 	__atomic_add_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
+	mapping_note_dirty(mapping);
 	pthread_rwlock_wrlock(&mapping->i_pages_lock);
 	if (page->mapping == mapping)
 		radix_tag_set(&mapping->i_pages, page->index, RADIX_TAG_DIRTY);
@@ -47,13 +83,15 @@ void mapping_mark_dirty_batch(struct address_space *mapping,
 	bool dirtied[nr];
 
 	for (k = 0; k < nr; k++) {
-		assert(PageLocked(pages[k]) && PageUptodate(pages[k]));
+		assert(PageLocked(pages[k]) &&
+		       (PageUptodate(pages[k]) || (mapping->flags & AS_BLOCKS)));
 		dirtied[k] = !TestSetPageDirty(pages[k]);
 		newly += dirtied[k];
 	}
 	if (!newly)
 		return;
 	__atomic_add_fetch(&pc->nr_dirty, newly, __ATOMIC_RELAXED);
+	mapping_note_dirty(mapping);
 	pthread_rwlock_wrlock(&mapping->i_pages_lock);
 	for (k = 0; k < nr; k++)
 		if (dirtied[k])
@@ -135,7 +173,13 @@ int write_cache_pages(struct address_space *mapping,
 				put_page(page);
 				continue;
 			}
-			lock_page(page);
+			/* Background writeback passes over busy pages. */
+			if (wbc->sync) {
+				lock_page(page);
+			} else if (!trylock_page(page)) {
+				put_page(page);
+				continue;
+			}
 			if (page->mapping != mapping || !PageDirty(page))
 				goto next;
 			if (PageWriteback(page)) {
@@ -223,4 +267,201 @@ int filemap_write_and_wait_range(struct address_space *mapping, loff_t start,
 	wait_range_writeback(mapping, (uint64_t)start >> PAGE_SHIFT,
 			     (uint64_t)end >> PAGE_SHIFT);
 	return err;
+}
+
+/* The flusher. */
+
+void wakeup_flusher(struct pcache *pc)
+{
+	if (!pc->wb_running ||
+	    __atomic_exchange_n(&pc->wb_kicked, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_mutex_lock(&pc->wb_lock);
+	pthread_cond_signal(&pc->wb_wake);
+	pthread_mutex_unlock(&pc->wb_lock);
+}
+
+void wb_wait_progress(struct pcache *pc, long ns)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_nsec += ns;
+	t.tv_sec += t.tv_nsec / 1000000000;
+	t.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&pc->wb_lock);
+	pthread_cond_timedwait(&pc->wb_done, &pc->wb_lock, &t);
+	pthread_mutex_unlock(&pc->wb_lock);
+}
+
+static uint64_t dirty_pages(struct pcache *pc)
+{
+	return __atomic_load_n(&pc->nr_dirty, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&pc->nr_writeback, __ATOMIC_RELAXED);
+}
+
+/* Write back one inode in the background; the flusher holds a reference. */
+static unsigned long writeback_inode(struct inode *inode)
+{
+	struct address_space *mapping = &inode->i_data;
+	struct writeback_control wbc = {
+		.range_start = 0,
+		.range_end = LLONG_MAX,
+		.sync = false,
+	};
+	uint64_t when = __atomic_exchange_n(&mapping->dirtied_when, 0,
+					    __ATOMIC_ACQ_REL);
+	bool dirty;
+
+	mapping->a_ops->writepages(mapping, &wbc);
+	pthread_rwlock_rdlock(&mapping->i_pages_lock);
+	dirty = radix_tagged(&mapping->i_pages, RADIX_TAG_DIRTY);
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	/* Busy pages were passed over: they keep their age. */
+	if (dirty && when) {
+		uint64_t zero = 0;
+
+		__atomic_compare_exchange_n(&mapping->dirtied_when, &zero, when,
+					    false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
+	return wbc.nr_written;
+}
+
+#define WB_INODES	64
+
+/* One pass: returns true if more is left to do at once. */
+static bool wb_do_writeback(struct pcache *pc)
+{
+	struct inode *batch[WB_INODES];
+	uint64_t now = mono_ns();
+	bool all = dirty_pages(pc) > pc->bg_thresh;
+	unsigned long written = 0;
+	unsigned int n = 0, i;
+	struct inode *inode;
+
+	pthread_mutex_lock(&pc->ns_lock);
+	list_for_each_entry(inode, &pc->s_inodes, i_sb_list) {
+		uint64_t when = __atomic_load_n(&inode->i_data.dirtied_when,
+						__ATOMIC_RELAXED);
+
+		if (!when || (!all && now - when < pc->dirty_expire_ns))
+			continue;
+		iget(inode);
+		batch[n++] = inode;
+		if (n == WB_INODES)
+			break;
+	}
+	/* Round robin: the next pass starts after the last one written. */
+	if (n == WB_INODES)
+		list_move(&pc->s_inodes, &batch[n - 1]->i_sb_list);
+	pthread_mutex_unlock(&pc->ns_lock);
+
+	for (i = 0; i < n; i++) {
+		written += writeback_inode(batch[i]);
+		iput(batch[i]);
+		/* Throttled writers and reclaim re-check after each file. */
+		pthread_mutex_lock(&pc->wb_lock);
+		pthread_cond_broadcast(&pc->wb_done);
+		pthread_mutex_unlock(&pc->wb_lock);
+	}
+	if (written)
+		stat_add(pc, flusher_runs, 1);
+	return n == WB_INODES || (written && dirty_pages(pc) > pc->bg_thresh);
+}
+
+static void *wb_thread_fn(void *arg)
+{
+	struct pcache *pc = arg;
+	bool more = false;
+
+	pthread_mutex_lock(&pc->wb_lock);
+	while (!pc->wb_stop) {
+		if (!more && !__atomic_load_n(&pc->wb_kicked, __ATOMIC_ACQUIRE)) {
+			struct timespec t;
+
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += (long)(pc->wb_interval_ns % 1000000000);
+			t.tv_sec += (time_t)(pc->wb_interval_ns / 1000000000) +
+				    t.tv_nsec / 1000000000;
+			t.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&pc->wb_wake, &pc->wb_lock, &t);
+			if (pc->wb_stop)
+				break;
+		}
+		__atomic_store_n(&pc->wb_kicked, 0, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&pc->wb_lock);
+		more = wb_do_writeback(pc);
+		pthread_mutex_lock(&pc->wb_lock);
+		pthread_cond_broadcast(&pc->wb_done);
+	}
+	pthread_mutex_unlock(&pc->wb_lock);
+	return NULL;
+}
+
+int wb_start(struct pcache *pc)
+{
+	uint64_t limit = pc->mem_limit_pages;
+	int err;
+
+	pthread_mutex_init(&pc->wb_lock, NULL);
+	pthread_cond_init(&pc->wb_wake, NULL);
+	pthread_cond_init(&pc->wb_done, NULL);
+	if (pc->s_op->as_flags & AS_UNEVICTABLE)
+		return 0;
+	pc->dirty_thresh = pc->cfg.dirty_limit ? pc->cfg.dirty_limit >> PAGE_SHIFT
+					       : limit / 4;
+	if (pc->dirty_thresh > limit / 2)	/* reclaim needs clean pages */
+		pc->dirty_thresh = limit / 2;
+	if (!pc->dirty_thresh)
+		pc->dirty_thresh = 1;
+	pc->bg_thresh = pc->dirty_thresh / 2;
+	pc->dirty_expire_ns = (uint64_t)(pc->cfg.dirty_expire_ms ?
+					 pc->cfg.dirty_expire_ms : 2000) * 1000000;
+	pc->wb_interval_ns = (uint64_t)(pc->cfg.writeback_interval_ms ?
+					pc->cfg.writeback_interval_ms : 200) * 1000000;
+	err = pthread_create(&pc->wb_thread, NULL, wb_thread_fn, pc);
+	if (err)
+		return -err;
+	pc->wb_running = true;
+	return 0;
+}
+
+void wb_stop(struct pcache *pc)
+{
+	if (pc->wb_running) {
+		pthread_mutex_lock(&pc->wb_lock);
+		pc->wb_stop = true;
+		pthread_cond_signal(&pc->wb_wake);
+		pthread_mutex_unlock(&pc->wb_lock);
+		pthread_join(pc->wb_thread, NULL);
+		pc->wb_running = false;
+	}
+	pthread_cond_destroy(&pc->wb_done);
+	pthread_cond_destroy(&pc->wb_wake);
+	pthread_mutex_destroy(&pc->wb_lock);
+}
+
+#define THROTTLE_WAIT_NS	2000000		/* 2 ms per look */
+#define THROTTLE_MAX_NS		(10ll * 1000000000)	/* then let the write go */
+
+void balance_dirty_pages_ratelimited(struct address_space *mapping)
+{
+	struct pcache *pc = mapping->host->i_sb;
+	uint64_t start, waited;
+
+	if (!pc->wb_running || dirty_pages(pc) <= pc->bg_thresh)
+		return;
+	wakeup_flusher(pc);
+	if (dirty_pages(pc) <= pc->dirty_thresh)
+		return;
+	start = mono_ns();
+	stat_add(pc, throttle_waits, 1);
+	do {
+		wb_wait_progress(pc, THROTTLE_WAIT_NS);
+		wakeup_flusher(pc);
+		waited = mono_ns() - start;
+		/* Writeback failing for good must not hang writers for ever. */
+	} while (dirty_pages(pc) > pc->dirty_thresh && waited < THROTTLE_MAX_NS);
+	stat_add(pc, throttle_ns, waited);
 }

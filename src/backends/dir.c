@@ -1,0 +1,840 @@
+/*
+ * dir.c - the directory backend: each cached file is a real file under a
+ * backing directory (pcache_config.backend_arg), cut into blocks of
+ * pcache_config.block_size bytes (512 to 4096) with the block layer of
+ * fs/buffer.h.  This is where the seed's "filesystems and the buffer layer"
+ * live:
+ *
+ *  - read_folio reads only the blocks of a page that are not uptodate, and
+ *    tells holes apart (SEEK_DATA/SEEK_HOLE): a page in a hole is zeroed,
+ *    not read, and its blocks are left unmapped.
+ *  - write_begin on a page that is not uptodate reads in only the blocks
+ *    the write partly covers (a whole-block overwrite reads nothing), and
+ *    allocates the blocks it touches that are not mapped (fallocate with
+ *    FALLOC_FL_KEEP_SIZE) - the get_block() step, and where ENOSPC shows.
+ *    A write that then fails frees what it allocated past i_size
+ *    (release_blocks, called by write_failed) and returns its short count.
+ *  - perform_write allocates the blocks of the whole write with one
+ *    fallocate and copies in batches (mm/write_batch.c); if that
+ *    allocation fails it falls back to the page-by-page loop, which finds
+ *    how far the space goes.
+ *  - writepages writes only dirty blocks, runs of them gathered into
+ *    iovecs, clamped to i_size: one pwritev per contiguous run, or all runs
+ *    of a batch in one io_uring submission (PCACHE_DIR_IO=uring; see
+ *    docs/performance.md for why pwritev is the default).  A failed write
+ *    redirties its pages (nothing is dropped) and is recorded in the
+ *    mapping's errseq_t.
+ *  - setsize is ftruncate, which frees the blocks past the new end (holes
+ *    stay holes); sync makes the backing file's size i_size and fsyncs it.
+ *
+ * The backing file's size lags i_size while appended data is dirty:
+ * disk_size is what pcache last made it.  Bytes past disk_size read as
+ * zeroes without a system call.  Backing files must not be changed behind
+ * the cache's back while the cache has them open.
+ *
+ * Names may contain '/' (existing subdirectories); they are resolved with
+ * openat2(RESOLVE_BENEATH), so no name reaches outside the directory.
+ * Every system call goes through the sys table (fault injection).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <liburing.h>
+#include <linux/falloc.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../base/alloc.h"
+#include "../base/sys.h"
+#include "../fs/buffer.h"
+#include "../fs/fs.h"
+#include "../lib/iov_iter.h"
+#include "../mm/page.h"
+
+struct dir_sb {
+	int dirfd;
+	bool uring;			/* write back with io_uring, else pwritev */
+	pthread_mutex_t ring_lock;	/* one submitter at a time (a leaf) */
+	struct io_uring ring;
+};
+
+struct dir_inode {
+	int fd;
+	loff_t disk_size;		/* atomic: the backing file's size */
+	pthread_mutex_t ext_lock;	/* a leaf */
+	loff_t data_lo, data_hi;	/* a known data extent (ext_lock) */
+};
+
+static inline struct dir_inode *DI(const struct inode *inode)
+{
+	return inode->i_private;
+}
+
+static inline struct dir_sb *DSB(const struct pcache *pc)
+{
+	return pc->s_fs_info;
+}
+
+static loff_t disk_size(const struct dir_inode *di)
+{
+	return __atomic_load_n(&di->disk_size, __ATOMIC_ACQUIRE);
+}
+
+static void disk_size_raise(struct dir_inode *di, loff_t size)
+{
+	loff_t old = disk_size(di);
+
+	while (size > old &&
+	       !__atomic_compare_exchange_n(&di->disk_size, &old, size, false,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+/* The data extent cache only shrinks by truncation and punching. */
+static void forget_extents(struct dir_inode *di)
+{
+	pthread_mutex_lock(&di->ext_lock);
+	di->data_lo = di->data_hi = 0;
+	pthread_mutex_unlock(&di->ext_lock);
+}
+
+/*
+ * Where does data start at or after @pos (a page), below @end?  Returns
+ * the offset, @end if [pos, end) is all hole, or a negative errno.
+ */
+static loff_t dir_seek_data(struct inode *inode, loff_t pos, loff_t end)
+{
+	struct dir_inode *di = DI(inode);
+	struct pcache *pc = inode->i_sb;
+	loff_t data, hole;
+
+	pthread_mutex_lock(&di->ext_lock);
+	if (pos >= di->data_lo && pos < di->data_hi) {
+		pthread_mutex_unlock(&di->ext_lock);
+		return pos;
+	}
+	pthread_mutex_unlock(&di->ext_lock);
+
+	stat_add(pc, backend_other, 1);
+	data = lseek(di->fd, pos, SEEK_DATA);
+	if (data < 0)
+		return errno == ENXIO ? end : -errno;
+	if (data >= end)
+		return end;
+	stat_add(pc, backend_other, 1);
+	hole = lseek(di->fd, data, SEEK_HOLE);
+	if (hole > data) {
+		pthread_mutex_lock(&di->ext_lock);
+		di->data_lo = data;
+		di->data_hi = hole;
+		pthread_mutex_unlock(&di->ext_lock);
+	}
+	return data;
+}
+
+/* Read [pos, pos+len) of the backing file into @dst; zeroes past its end. */
+static int dir_read(struct inode *inode, loff_t pos, char *dst, size_t len)
+{
+	struct dir_inode *di = DI(inode);
+	loff_t disk = disk_size(di);
+	size_t done = 0;
+
+	while (done < len && pos + (loff_t)done < disk) {
+		size_t want = (size_t)min((uint64_t)(len - done),
+					  (uint64_t)(disk - pos - (loff_t)done));
+		ssize_t n;
+
+		stat_add(inode->i_sb, backend_reads, 1);
+		n = sys.pread(di->fd, dst + done, want, pos + (loff_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sys_err();
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	memset(dst + done, 0, len - done);
+	return 0;
+}
+
+/* Allocate storage for [pos, pos+len): get_block(create=1), in one call. */
+static int dir_alloc(struct inode *inode, loff_t pos, loff_t len)
+{
+	stat_add(inode->i_sb, backend_allocs, 1);
+	if (sys.fallocate(DI(inode)->fd, FALLOC_FL_KEEP_SIZE, pos, len))
+		return sys_err();
+	return 0;
+}
+
+/* Read the blocks @mask of a locked page (runs of them, one pread each). */
+static int read_blocks(struct inode *inode, struct page *page, uint32_t mask)
+{
+	unsigned int bits = inode->i_blkbits, nb = PAGE_SIZE >> bits, b = 0;
+	loff_t base = (loff_t)(page->index << PAGE_SHIFT);
+
+	while (b < nb) {
+		unsigned int e;
+		int err;
+
+		if (!(mask & (1u << b))) {
+			b++;
+			continue;
+		}
+		for (e = b; e < nb && (mask & (1u << e)); e++)
+			;
+		err = dir_read(inode, base + ((loff_t)b << bits),
+			       page_address(page) + ((size_t)b << bits),
+			       (size_t)(e - b) << bits);
+		if (err)
+			return err;
+		b = e;
+	}
+	return 0;
+}
+
+static int dir_read_folio(struct file *file, struct page *page)
+{
+	struct inode *inode = page->mapping->host;
+	unsigned int bits = inode->i_blkbits;
+	loff_t base = (loff_t)(page->index << PAGE_SHIFT);
+	loff_t end = base + PAGE_SIZE, data;
+	uint32_t need = blocks_all(inode) & ~page_blocks(page, BLK_UPTODATE_SHIFT);
+	uint32_t hole = 0;
+	int err;
+
+	/* Never over a dirty block: those bytes are newer than the disk's. */
+	need &= ~page_blocks(page, BLK_DIRTY_SHIFT);
+	if (base >= disk_size(DI(inode))) {
+		data = end;
+	} else {
+		data = dir_seek_data(inode, base, end);
+		if (data < 0)
+			return (int)data;
+	}
+	/* Blocks wholly before the data are holes: zeroes, nothing mapped. */
+	if (data > base)
+		hole = blocks_covered(inode, 0, (size_t)(data - base)) & need;
+	for (unsigned int b = 0; b < (PAGE_SIZE >> bits); b++)
+		if (hole & (1u << b))
+			memset(page_address(page) + ((size_t)b << bits), 0,
+			       (size_t)1 << bits);
+	err = read_blocks(inode, page, need & ~hole);
+	if (err)
+		return err;
+	set_page_blocks(page, BLK_MAPPED_SHIFT, need & ~hole);
+	/* Dirty blocks are uptodate already: every block is now. */
+	page_blocks_uptodate(inode, page, blocks_all(inode));
+	return 0;
+}
+
+/*
+ * Get a locked page that is not uptodate ready for bytes [from, to): read
+ * in the blocks the write covers only in part.  With @alloc, allocate the
+ * touched blocks that are not mapped (write_begin; perform_write allocated
+ * the whole write already).
+ */
+static int prepare_blocks(struct inode *inode, struct page *page, size_t from,
+			  size_t to, bool alloc)
+{
+	unsigned int bits = inode->i_blkbits;
+	uint32_t touched = blocks_touched(inode, from, to);
+	uint32_t partial = touched & ~blocks_covered(inode, from, to) &
+			   ~page_blocks(page, BLK_UPTODATE_SHIFT);
+	uint32_t unmapped = touched & ~page_blocks(page, BLK_MAPPED_SHIFT);
+	loff_t base = (loff_t)(page->index << PAGE_SHIFT);
+	int err;
+
+	if (partial) {
+		err = read_blocks(inode, page, partial);
+		if (err)
+			return err;
+		set_page_blocks(page, BLK_UPTODATE_SHIFT, partial);
+	}
+	if (alloc && unmapped) {
+		unsigned int first = (unsigned int)__builtin_ctz(unmapped);
+		unsigned int last = 31 - (unsigned int)__builtin_clz(unmapped);
+
+		err = dir_alloc(inode, base + ((loff_t)first << bits),
+				(loff_t)(last - first + 1) << bits);
+		if (err)
+			return err;
+	}
+	set_page_blocks(page, BLK_MAPPED_SHIFT, touched);
+	return 0;
+}
+
+static int dir_write_begin(struct file *file, struct address_space *mapping,
+			   loff_t pos, unsigned int len, struct page **pagep,
+			   void **fsdata)
+{
+	size_t from = (size_t)pos & ~PAGE_MASK;
+	struct page *page;
+	int err;
+
+	err = grab_cache_page_write_begin(mapping, (uint64_t)pos >> PAGE_SHIFT,
+					  &page);
+	if (err)
+		return err;
+	/*
+	 * An uptodate page is written in place and its unmapped blocks (read
+	 * from a hole) get storage at writeback: bounce-opt copies into it
+	 * before write_begin, so write_begin must not fail for it.
+	 */
+	if (!PageUptodate(page)) {
+		err = prepare_blocks(mapping->host, page, from, from + len, true);
+		if (err) {
+			unlock_page(page);
+			put_page(page);
+			return err;
+		}
+	}
+	*pagep = page;
+	return 0;
+}
+
+static int dir_write_end(struct file *file, struct address_space *mapping,
+			 loff_t pos, unsigned int len, unsigned int copied,
+			 struct page *page, void *fsdata)
+{
+	struct inode *inode = mapping->host;
+	size_t from = (size_t)pos & ~PAGE_MASK;
+
+	/* A short copy into a page not uptodate commits nothing (BRIEF §4). */
+	if (!PageUptodate(page) && copied < len)
+		copied = 0;
+	if (copied) {
+		block_commit_write(inode, page, from, from + copied);
+		if (pos + copied > i_size_read(inode))
+			i_size_grow(inode, pos + copied);
+	}
+	unlock_page(page);
+	put_page(page);
+	return (int)copied;
+}
+
+/* perform_write's batches: pages are prepared as write_begin would. */
+static int dir_batch_prepare(struct file *file, struct page *page,
+			     size_t from, size_t to)
+{
+	return prepare_blocks(page->mapping->host, page, from, to, false);
+}
+
+static void dir_batch_commit(struct page *page, size_t from, size_t to)
+{
+	struct inode *inode = page->mapping->host;
+	uint32_t mask = blocks_touched(inode, from, to);
+
+	page_blocks_uptodate(inode, page, mask);
+	set_page_blocks(page, BLK_DIRTY_SHIFT, mask);
+}
+
+static const struct write_batch_ops dir_batch_ops = {
+	.prepare	= dir_batch_prepare,
+	.commit		= dir_batch_commit,
+};
+
+static ssize_t dir_perform_write(struct file *file, struct iov_iter *i,
+				 loff_t pos)
+{
+	struct inode *inode = file->f_inode;
+	loff_t bs = i_blocksize(inode);
+	loff_t start = pos & ~(bs - 1);
+	loff_t end = (pos + (loff_t)iov_iter_count(i) + bs - 1) & ~(bs - 1);
+
+	/* Every block of the write in one call; if that fails, find out where. */
+	if (dir_alloc(inode, start, end - start))
+		return generic_perform_write_pages(file, i, pos);
+	return batch_perform_write(file, i, pos, &dir_batch_ops);
+}
+
+/* A failed write allocated blocks in [size, end) past i_size: give them back. */
+static void dir_release_blocks(struct inode *inode, loff_t size, loff_t end)
+{
+	loff_t bs = i_blocksize(inode);
+	loff_t from = (size + bs - 1) & ~(bs - 1);
+
+	end = (end + bs - 1) & ~(bs - 1);
+	if (end <= from)
+		return;
+	forget_extents(DI(inode));
+	stat_add(inode->i_sb, backend_allocs, 1);
+	/* Best effort: a failure leaves blocks past EOF, never wrong data. */
+	sys.fallocate(DI(inode)->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      from, end - from);
+}
+
+/*
+ * Writeback.  write_cache_pages() hands us each dirty page locked, marked
+ * writeback; we take its dirty blocks and queue them as iovecs in runs of
+ * contiguous file bytes.  A batch is written when full and at the end; only
+ * then do its pages end writeback (they stay stable until then).
+ */
+#define WB_PAGES	64
+#define WB_IOVS		256
+#define WB_RUNS		64
+
+struct wb_run {
+	loff_t pos;
+	size_t len;
+	unsigned int iov, nr_iov;
+};
+
+struct wb_batch {
+	struct inode *inode;
+	unsigned int nr_pages, nr_iov, nr_runs;
+	struct page *pages[WB_PAGES];
+	uint32_t masks[WB_PAGES];	/* dirty blocks taken from each page */
+	struct iovec iov[WB_IOVS];
+	struct wb_run runs[WB_RUNS];
+	int err;
+};
+
+/* pwritev a run whole (short writes continue). */
+static int write_run_sync(struct dir_inode *di, struct pcache *pc,
+			  struct iovec *iov, unsigned int nr, loff_t pos,
+			  size_t skip)
+{
+	while (nr) {
+		ssize_t n;
+
+		while (nr && skip >= iov->iov_len) {
+			skip -= iov->iov_len;
+			pos += (loff_t)iov->iov_len;
+			iov++;
+			nr--;
+		}
+		if (!nr)
+			break;
+		iov->iov_base = (char *)iov->iov_base + skip;
+		iov->iov_len -= skip;
+		skip = 0;
+		stat_add(pc, backend_writes, 1);
+		n = sys.pwritev(di->fd, iov, (int)nr, pos);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sys_err();
+		}
+		if (n == 0)
+			return -EIO;
+		skip = (size_t)n;
+	}
+	return 0;
+}
+
+/* All runs in one submission; a short write is finished with pwritev. */
+static int write_runs_uring(struct dir_sb *sb, struct dir_inode *di,
+			    struct pcache *pc, struct wb_batch *wb)
+{
+	unsigned int r, done = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&sb->ring_lock);
+	for (r = 0; r < wb->nr_runs; r++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&sb->ring);
+
+		io_uring_prep_writev(sqe, di->fd, &wb->iov[wb->runs[r].iov],
+				     wb->runs[r].nr_iov, (uint64_t)wb->runs[r].pos);
+		io_uring_sqe_set_data64(sqe, r);
+	}
+	stat_add(pc, backend_writes, wb->nr_runs);
+	if (io_uring_submit_and_wait(&sb->ring, wb->nr_runs) < 0)
+		err = -EIO;
+	while (done < wb->nr_runs) {
+		struct io_uring_cqe *cqe;
+		struct wb_run *run;
+
+		if (io_uring_wait_cqe(&sb->ring, &cqe)) {
+			err = err ?: -EIO;
+			break;
+		}
+		run = &wb->runs[io_uring_cqe_get_data64(cqe)];
+		if (cqe->res < 0)
+			err = err ?: cqe->res;
+		else if ((size_t)cqe->res < run->len)
+			err = err ?: write_run_sync(di, pc, &wb->iov[run->iov],
+						    run->nr_iov, run->pos,
+						    (size_t)cqe->res);
+		io_uring_cqe_seen(&sb->ring, cqe);
+		done++;
+	}
+	pthread_mutex_unlock(&sb->ring_lock);
+	return err;
+}
+
+static void wb_flush(struct wb_batch *wb)
+{
+	struct inode *inode = wb->inode;
+	struct address_space *mapping = &inode->i_data;
+	struct dir_inode *di = DI(inode);
+	struct pcache *pc = inode->i_sb;
+	struct dir_sb *sb = DSB(pc);
+	loff_t end = 0;
+	unsigned int r, p;
+	int err = 0;
+
+	if (sb->uring && wb->nr_runs > 1) {
+		err = write_runs_uring(sb, di, pc, wb);
+	} else {
+		for (r = 0; r < wb->nr_runs && !err; r++)
+			err = write_run_sync(di, pc, &wb->iov[wb->runs[r].iov],
+					     wb->runs[r].nr_iov, wb->runs[r].pos, 0);
+	}
+	for (r = 0; r < wb->nr_runs; r++)
+		end = max(end, wb->runs[r].pos + (loff_t)wb->runs[r].len);
+	if (!err)
+		disk_size_raise(di, end);
+	for (p = 0; p < wb->nr_pages; p++) {
+		struct page *page = wb->pages[p];
+
+		if (err) {
+			/* Keep the data: dirty again, retried by later writeback. */
+			set_page_blocks(page, BLK_DIRTY_SHIFT, wb->masks[p]);
+			filemap_dirty_folio(mapping, page);
+			stat_add(pc, writeback_errors, 1);
+		}
+		folio_end_writeback(page);
+	}
+	if (err) {
+		mapping_set_error(mapping, err);
+		if (!wb->err)
+			wb->err = err;
+	}
+	wb->nr_pages = wb->nr_iov = wb->nr_runs = 0;
+}
+
+static void wb_add(struct wb_batch *wb, char *addr, loff_t pos, size_t len)
+{
+	struct wb_run *run = wb->nr_runs ? &wb->runs[wb->nr_runs - 1] : NULL;
+
+	if (run && run->pos + (loff_t)run->len == pos) {
+		struct iovec *last = &wb->iov[wb->nr_iov - 1];
+
+		run->len += len;
+		if ((char *)last->iov_base + last->iov_len == addr) {
+			last->iov_len += len;
+			return;
+		}
+		if (wb->nr_iov < WB_IOVS && run->nr_iov < IOV_MAX) {
+			wb->iov[wb->nr_iov++] = (struct iovec){ addr, len };
+			run->nr_iov++;
+			return;
+		}
+		run->len -= len;
+	}
+	/* A new run (the caller made room). */
+	run = &wb->runs[wb->nr_runs++];
+	*run = (struct wb_run){ .pos = pos, .len = len, .iov = wb->nr_iov,
+				.nr_iov = 1 };
+	wb->iov[wb->nr_iov++] = (struct iovec){ addr, len };
+}
+
+static int dir_writepage(struct page *page, struct writeback_control *wbc,
+			 void *data)
+{
+	struct wb_batch *wb = data;
+	struct inode *inode = wb->inode;
+	unsigned int bits = inode->i_blkbits, nb = PAGE_SIZE >> bits, b = 0;
+	loff_t base = (loff_t)(page->index << PAGE_SHIFT);
+	/* Read under the page lock: it covers every byte committed to the page. */
+	loff_t isize = i_size_read(inode);
+	uint32_t mask = take_dirty_blocks(page), queued = 0;
+
+	if (!mask)		/* dirtied as a whole page before it had blocks */
+		mask = page_blocks(page, BLK_UPTODATE_SHIFT);
+	/* Room for this page's runs (at most one per two blocks, plus one). */
+	if (wb->nr_pages == WB_PAGES || wb->nr_iov + nb > WB_IOVS ||
+	    wb->nr_runs + nb > WB_RUNS)
+		wb_flush(wb);
+	wb->pages[wb->nr_pages] = page;
+	wb->masks[wb->nr_pages++] = mask;
+	while (b < nb) {
+		loff_t pos = base + ((loff_t)b << bits);
+		unsigned int e;
+		size_t len;
+
+		if (!(mask & (1u << b))) {
+			b++;
+			continue;
+		}
+		for (e = b; e < nb && (mask & (1u << e)); e++)
+			;
+		/* Never past i_size: the backing file must not grow beyond it. */
+		if (pos >= isize)
+			break;
+		len = (size_t)min((uint64_t)(e - b) << bits,
+				  (uint64_t)(isize - pos));
+		wb_add(wb, page_address(page) + ((size_t)b << bits), pos, len);
+		queued |= ((2u << (e - 1)) - 1) & ~((1u << b) - 1);
+		b = e;
+	}
+	/* Blocks past i_size (being truncated away) stay as they were. */
+	if (mask & ~queued) {
+		set_page_blocks(page, BLK_DIRTY_SHIFT, mask & ~queued);
+		filemap_dirty_folio(page->mapping, page);
+	}
+	wb->masks[wb->nr_pages - 1] = queued;
+	return 0;
+}
+
+static int dir_writepages(struct address_space *mapping,
+			  struct writeback_control *wbc)
+{
+	struct wb_batch *wb = kmalloc(sizeof(*wb));
+	int err;
+
+	if (!wb)
+		return -ENOMEM;
+	wb->inode = mapping->host;
+	wb->nr_pages = wb->nr_iov = wb->nr_runs = 0;
+	wb->err = 0;
+	err = write_cache_pages(mapping, wbc, dir_writepage, wb);
+	if (wb->nr_pages)
+		wb_flush(wb);
+	if (!err)
+		err = wb->err;
+	kfree(wb);
+	return err;
+}
+
+static const struct address_space_operations dir_aops = {
+	.read_folio	= dir_read_folio,
+	.write_begin	= dir_write_begin,
+	.write_end	= dir_write_end,
+	.perform_write	= dir_perform_write,
+	.writepages	= dir_writepages,
+	.dirty_folio	= block_dirty_folio,
+	.invalidate_folio = block_invalidate_folio,
+	.release_blocks	= dir_release_blocks,
+};
+
+/* Namespace. */
+
+/* openat2 beneath the backing directory: no name escapes it. */
+static int dir_openat(struct pcache *pc, const char *name, int flags,
+		      mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	stat_add(pc, backend_other, 1);
+	fd = syscall(SYS_openat2, DSB(pc)->dirfd, name, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int dir_fill_inode(struct pcache *pc, int fd, struct inode *inode)
+{
+	struct dir_inode *di;
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return sys_err();
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	di = kzalloc(sizeof(*di));
+	if (!di)
+		return -ENOMEM;
+	di->fd = fd;
+	di->disk_size = st.st_size;
+	pthread_mutex_init(&di->ext_lock, NULL);
+	inode->i_private = di;
+	inode->i_size = st.st_size;
+	inode->i_mode = st.st_mode;
+	inode->i_atime = st.st_atim;
+	inode->i_mtime = st.st_mtim;
+	inode->i_ctime = st.st_ctim;
+	return 0;
+}
+
+static int dir_open_inode(struct pcache *pc, const char *name, int flags,
+			  mode_t mode, struct inode *inode)
+{
+	int fd = dir_openat(pc, name, flags, mode), err;
+
+	if (fd < 0)
+		return fd;
+	err = dir_fill_inode(pc, fd, inode);
+	if (err) {
+		sys.close(fd);
+		if (flags & O_CREAT)
+			unlinkat(DSB(pc)->dirfd, name, 0);
+	}
+	return err;
+}
+
+static int dir_lookup(struct pcache *pc, const char *name, struct inode *inode)
+{
+	return dir_open_inode(pc, name, O_RDWR, 0, inode);
+}
+
+static int dir_create(struct pcache *pc, const char *name, mode_t mode,
+		      struct inode *inode)
+{
+	return dir_open_inode(pc, name, O_RDWR | O_CREAT | O_EXCL, mode & 07777,
+			      inode);
+}
+
+/* No ".." component: unlinkat has no RESOLVE_BENEATH. */
+static bool name_beneath(const char *name)
+{
+	const char *p = name;
+
+	while (*p) {
+		if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || !p[2]))
+			return false;
+		p = strchr(p, '/');
+		if (!p)
+			break;
+		p++;
+	}
+	return true;
+}
+
+static int dir_unlink(struct pcache *pc, const char *name)
+{
+	if (!name_beneath(name))
+		return -ENOENT;
+	stat_add(pc, backend_other, 1);
+	return unlinkat(DSB(pc)->dirfd, name, 0) ? -errno : 0;
+}
+
+static int dir_list(struct pcache *pc, pcache_list_fn fn, void *arg)
+{
+	int fd = dup(DSB(pc)->dirfd), ret = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		struct inode *inode = icache_find(pc, de->d_name);
+		struct stat st;
+
+		/* A cached file's size and times are the cache's. */
+		if (inode)
+			generic_fillattr(inode, &st);
+		else if (fstatat(DSB(pc)->dirfd, de->d_name, &st,
+				 AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		ret = fn(arg, de->d_name, &st);
+		if (ret)
+			break;
+	}
+	closedir(d);
+	return ret;
+}
+
+static int dir_setsize(struct inode *inode, loff_t size)
+{
+	struct dir_inode *di = DI(inode);
+
+	forget_extents(di);
+	stat_add(inode->i_sb, backend_other, 1);
+	if (sys.ftruncate(di->fd, size))
+		return sys_err();
+	__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int dir_sync(struct inode *inode, int datasync)
+{
+	struct dir_inode *di = DI(inode);
+	loff_t isize = i_size_read(inode);
+	int err;
+
+	/* An append written back whole may still end in a hole: the size too. */
+	if (disk_size(di) < isize) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, isize))
+			return sys_err();
+		disk_size_raise(di, isize);
+	}
+	stat_add(inode->i_sb, backend_syncs, 1);
+	err = datasync ? sys.fdatasync(di->fd) : sys.fsync(di->fd);
+	return err ? sys_err() : 0;
+}
+
+static void dir_evict(struct inode *inode)
+{
+	struct dir_inode *di = DI(inode);
+
+	if (!di)
+		return;
+	sys.close(di->fd);
+	pthread_mutex_destroy(&di->ext_lock);
+	kfree(di);
+	inode->i_private = NULL;
+}
+
+static int dir_mount(struct pcache *pc, const char *arg)
+{
+	const char *io = getenv("PCACHE_DIR_IO");
+	struct dir_sb *sb;
+	unsigned int bs = pc->cfg.block_size ? pc->cfg.block_size : PAGE_SIZE;
+
+	if (!arg || !*arg)
+		return -EINVAL;
+	if (bs < 512 || bs > PAGE_SIZE || (bs & (bs - 1)))
+		return -EINVAL;
+	sb = kzalloc(sizeof(*sb));
+	if (!sb)
+		return -ENOMEM;
+	sb->dirfd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sb->dirfd < 0) {
+		int err = -errno;
+
+		kfree(sb);
+		return err;
+	}
+	pthread_mutex_init(&sb->ring_lock, NULL);
+	if (io && !strcmp(io, "uring"))
+		sb->uring = !io_uring_queue_init(WB_RUNS, &sb->ring, 0);
+	pc->s_blkbits = (unsigned int)__builtin_ctz(bs);
+	pc->s_fs_info = sb;
+	return 0;
+}
+
+static void dir_unmount(struct pcache *pc)
+{
+	struct dir_sb *sb = DSB(pc);
+
+	if (sb->uring)
+		io_uring_queue_exit(&sb->ring);
+	pthread_mutex_destroy(&sb->ring_lock);
+	close(sb->dirfd);
+	kfree(sb);
+}
+
+const struct super_operations dir_super_ops = {
+	.name		= "dir",
+	.a_ops		= &dir_aops,
+	.as_flags	= AS_BLOCKS,
+	.mount		= dir_mount,
+	.unmount	= dir_unmount,
+	.lookup		= dir_lookup,
+	.create		= dir_create,
+	.unlink		= dir_unlink,
+	.list		= dir_list,
+	.setsize	= dir_setsize,
+	.sync		= dir_sync,
+	.evict		= dir_evict,
+};
