@@ -232,6 +232,8 @@ int cache_charge_page(struct pcache *pc, bool nowait);
 void cache_uncharge_page(struct pcache *pc);
 void lru_add(struct page *page);	/* a new page of an evictable mapping */
 void lru_del(struct page *page);	/* page locked, leaving the index */
+/* The inode is going: its pages leave the LRU, and reclaimers let go. */
+void lru_evict_mapping(struct address_space *mapping);
 
 /* Writeback threads (mm/writeback.c). */
 int wb_start(struct pcache *pc);	/* 0 or -errno; nothing for unevictable backends */

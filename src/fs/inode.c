@@ -177,6 +177,7 @@ void inode_free(struct inode *inode)
 	if (inode->i_private && inode->i_sb->s_op->evict)
 		inode->i_sb->s_op->evict(inode);
 	if (inode->i_data.memfd >= 0) {
+		lru_evict_mapping(&inode->i_data);
 		truncate_inode_pages_final(&inode->i_data);
 		mapping_destroy(&inode->i_data);
 	}

@@ -371,8 +371,11 @@ void truncate_pagecache(struct inode *inode, loff_t newsize)
 	    !filemap_get_page(mapping, (pgoff_t)newsize >> PAGE_SHIFT, FGP_LOCK,
 			      &page)) {
 		wait_on_page_writeback(page);
-		if (PageUptodate(page))
-			zero_user_segment(page, partial, PAGE_SIZE);
+		/*
+		 * Zeroed even if not uptodate: with sub-page blocks, the block
+		 * holding the new end may be uptodate in a page that is not.
+		 */
+		zero_user_segment(page, partial, PAGE_SIZE);
 		if (mapping->a_ops->invalidate_folio)
 			mapping->a_ops->invalidate_folio(page, partial,
 							 PAGE_SIZE - partial);
@@ -413,8 +416,8 @@ void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to)
 	if (filemap_get_page(&inode->i_data, (pgoff_t)from >> PAGE_SHIFT,
 			     FGP_LOCK, &page))
 		return;
-	if (PageUptodate(page))
-		zero_user_segment(page, partial, PAGE_SIZE);
+	/* Not uptodate too: an uptodate block may end there (truncate_pagecache). */
+	zero_user_segment(page, partial, PAGE_SIZE);
 	unlock_page(page);
 	put_page(page);
 }

@@ -187,6 +187,7 @@ struct address_space {
 
 	errseq_t wb_err;		/* last writeback error */
 	uint64_t dirtied_when;		/* atomic: monotonic ns it went clean -> dirty; 0 clean */
+	unsigned int nr_reclaim;	/* atomic: reclaimers holding one of its pages */
 
 	/*
 	 * Views.  invalidate_lock keeps faults from installing pages while

@@ -32,6 +32,7 @@
  * (pages are only trylocked after it is dropped).
  */
 #include <errno.h>
+#include <sched.h>
 
 #include "../fs/fs.h"
 #include "filemap.h"
@@ -110,9 +111,37 @@ out_unlock:
 	return false;
 }
 
+/*
+ * Inode eviction against reclaim: a candidate's mapping is pinned
+ * (nr_reclaim, taken under lru_lock while the page is on the LRU) until the
+ * reclaimer is done with it, so eviction takes every page off the LRU, then
+ * waits for the pins, and only then tears the index down.
+ */
+void lru_evict_mapping(struct address_space *mapping)
+{
+	struct page *batch[16];
+	uint64_t next = 0;
+	unsigned int n, i;
+
+	if (!mapping_evictable(mapping))
+		return;
+	do {
+		/* Nobody else can reach the index of an inode being evicted. */
+		n = radix_gang_lookup(&mapping->i_pages, (void **)batch, NULL,
+				      next, ARRAY_SIZE(batch));
+		for (i = 0; i < n; i++) {
+			lru_del(batch[i]);
+			next = batch[i]->index + 1;
+		}
+	} while (n && next);
+	while (__atomic_load_n(&mapping->nr_reclaim, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
 /* One pass of the clock: reclaim up to @nr pages; returns how many. */
 static unsigned int shrink_lru(struct pcache *pc, unsigned int nr)
 {
+	struct address_space *pinned[RECLAIM_BATCH];
 	struct page *cand[RECLAIM_BATCH];
 	unsigned int n = 0, got = 0, i;
 	uint64_t scan;
@@ -133,13 +162,16 @@ static unsigned int shrink_lru(struct pcache *pc, unsigned int nr)
 			continue;
 		/* On the LRU, the index's reference keeps it alive. */
 		get_page(page);
+		pinned[n] = page->mapping;
+		__atomic_add_fetch(&pinned[n]->nr_reclaim, 1, __ATOMIC_ACQ_REL);
 		cand[n++] = page;
 	}
 	pthread_mutex_unlock(&pc->lru_lock);
 
 	for (i = 0; i < n; i++) {
 		got += reclaim_page(pc, cand[i]);
-		put_page(cand[i]);
+		put_page(cand[i]);	/* may punch: the mapping is still pinned */
+		__atomic_sub_fetch(&pinned[i]->nr_reclaim, 1, __ATOMIC_ACQ_REL);
 	}
 	if (dirty)
 		wakeup_flusher(pc);
