@@ -235,6 +235,65 @@ static int dir_read_folio(struct file *file, struct page *page)
 }
 
 /*
+ * readahead: @nr new pages, consecutive and locked, with no block of them
+ * uptodate: one preadv for all of them after the hole check of the first.
+ * A page the op cannot fill is left not uptodate (read_folio retries it).
+ */
+static void dir_readahead(struct address_space *mapping, struct page **pages,
+			  unsigned int nr)
+{
+	struct inode *inode = mapping->host;
+	struct dir_inode *di = DI(inode);
+	loff_t base = (loff_t)(pages[0]->index << PAGE_SHIFT);
+	loff_t end = base + ((loff_t)nr << PAGE_SHIFT), disk = disk_size(di);
+	loff_t data = end, pos;
+	struct iovec iov[32];
+	unsigned int first = 0, i, n = 0;
+	ssize_t got;
+
+	if (nr > ARRAY_SIZE(iov))
+		return;
+	if (base < disk) {
+		data = dir_seek_data(inode, base, end);
+		if (data < 0)
+			return;
+	}
+	/* Pages wholly in the hole before the data, or past the disk's end. */
+	while (first < nr && (base + ((loff_t)(first + 1) << PAGE_SHIFT) <= data ||
+			      base + ((loff_t)first << PAGE_SHIFT) >= disk)) {
+		zero_user_segment(pages[first], 0, PAGE_SIZE);
+		page_blocks_uptodate(inode, pages[first], blocks_all(inode));
+		first++;
+	}
+	if (first == nr)
+		return;
+	pos = base + ((loff_t)first << PAGE_SHIFT);
+	for (i = first; i < nr; i++) {
+		char *addr = page_address(pages[i]);
+
+		if (n && (char *)iov[n - 1].iov_base + iov[n - 1].iov_len == addr)
+			iov[n - 1].iov_len += PAGE_SIZE;
+		else
+			iov[n++] = (struct iovec){ addr, PAGE_SIZE };
+	}
+	stat_add(inode->i_sb, backend_reads, 1);
+	got = sys.preadv(di->fd, iov, (int)n, pos);
+	if (got < 0)
+		return;
+	for (i = first; i < nr; i++) {
+		loff_t off = (loff_t)(i - first) << PAGE_SHIFT;
+
+		if (off >= got && pos + off < disk)
+			break;		/* short read inside the file: read_folio */
+		if (off + (loff_t)PAGE_SIZE > got)
+			zero_user_segment(pages[i], off < got ? (size_t)(got - off) : 0,
+					  PAGE_SIZE);
+		set_page_blocks(pages[i], BLK_MAPPED_SHIFT, blocks_all(inode));
+		page_blocks_uptodate(inode, pages[i], blocks_all(inode));
+	}
+}
+
+/*
  * Get a locked page that is not uptodate ready for bytes [from, to): read
  * in the blocks the write covers only in part.  With @alloc, allocate the
  * touched blocks that are not mapped (write_begin; perform_write allocated
@@ -606,6 +665,7 @@ static int dir_writepages(struct address_space *mapping,
 
 static const struct address_space_operations dir_aops = {
 	.read_folio	= dir_read_folio,
+	.readahead	= dir_readahead,
 	.write_begin	= dir_write_begin,
 	.write_end	= dir_write_end,
 	.perform_write	= dir_perform_write,

@@ -17,6 +17,7 @@
 	.munmap		= munmap,		\
 	.close		= close,		\
 	.pread		= pread,		\
+	.preadv		= preadv,		\
 	.pwrite		= pwrite,		\
 	.pwritev	= pwritev,		\
 	.fsync		= fsync,		\

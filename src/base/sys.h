@@ -19,6 +19,7 @@ struct sys_ops {
 	int (*munmap)(void *addr, size_t len);
 	int (*close)(int fd);
 	ssize_t (*pread)(int fd, void *buf, size_t count, off_t off);
+	ssize_t (*preadv)(int fd, const struct iovec *iov, int iovcnt, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t count, off_t off);
 	ssize_t (*pwritev)(int fd, const struct iovec *iov, int iovcnt, off_t off);
 	int (*fsync)(int fd);

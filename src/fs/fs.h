@@ -91,6 +91,7 @@ struct file {
 	loff_t f_pos;
 	errseq_t f_wb_err;		/* writeback errors seen so far */
 	unsigned int f_nr_views;	/* atomic: live views made through it */
+	uint64_t f_ra_next;		/* racy hint: the page a sequential read wants next */
 };
 
 static inline struct address_space *file_mapping(const struct file *file)

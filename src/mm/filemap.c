@@ -453,6 +453,44 @@ int mapping_read_folio(struct file *file, struct page *page)
 }
 
 /*
+ * Readahead: a read that misses at the page after the last one this file
+ * read (a sequential reader) creates the missing pages after it too, up to
+ * READAHEAD_PAGES and end of file, and has the backend fill them with one
+ * ->readahead call.  Pages it could not fill stay not uptodate (a later
+ * reader calls read_folio).  Caller holds invalidate_lock shared; returns
+ * the first page, locked, or NULL if it could not be made.
+ */
+#define READAHEAD_PAGES	32
+
+static struct page *page_cache_readahead(struct file *file,
+					 struct address_space *mapping,
+					 pgoff_t index)
+{
+	uint64_t isize = (uint64_t)i_size_read(mapping->host);
+	pgoff_t end = min(index + READAHEAD_PAGES, PAGE_ALIGN(isize) >> PAGE_SHIFT);
+	struct page *pages[READAHEAD_PAGES];
+	unsigned int nr = 0, i;
+
+	while (index + nr < end) {
+		/* Only pages nobody has: stop at the first that exists. */
+		/* Past the first page, never wait for memory. */
+		if (add_new_page(mapping, index + nr, nr ? FGP_NOWAIT : 0,
+				 &pages[nr]))
+			break;
+		nr++;
+	}
+	if (!nr)
+		return NULL;
+	stat_add(mapping->host->i_sb, read_folio_calls, 1);
+	mapping->a_ops->readahead(mapping, pages, nr);
+	for (i = 1; i < nr; i++) {
+		unlock_page(pages[i]);
+		put_page(pages[i]);
+	}
+	return pages[0];
+}
+
+/*
  * An uptodate, referenced page for reading @index, or NULL for a hole of a
  * backend without read_folio (no page is made for it), or ERR in *errp.
  */
@@ -469,8 +507,12 @@ static struct page *filemap_get_read_page(struct file *file,
 			return NULL;
 		/* No page may appear while truncate removes them. */
 		filemap_invalidate_lock_shared(mapping);
-		err = filemap_get_page(mapping, index, FGP_LOCK | FGP_CREAT,
-				       &page);
+		page = NULL;
+		if (mapping->a_ops->readahead &&
+		    READ_ONCE(file->f_ra_next) == index)
+			page = page_cache_readahead(file, mapping, index);
+		err = page ? 0 : filemap_get_page(mapping, index,
+						  FGP_LOCK | FGP_CREAT, &page);
 		filemap_invalidate_unlock(mapping);
 		if (err)
 			goto out_err;
@@ -517,6 +559,7 @@ ssize_t filemap_read(struct file *file, struct iov_iter *to, loff_t pos)
 		if (pos >= i_size_read(inode))
 			break;
 		page = filemap_get_read_page(file, mapping, index, &err);
+		WRITE_ONCE(file->f_ra_next, index + 1);
 		if (!page && err)
 			break;
 		/* Invariant 4: the size may have dropped while we got the page. */
