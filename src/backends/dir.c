@@ -33,7 +33,10 @@
  * the cache's back while the cache has them open.
  *
  * Names may contain '/' (existing subdirectories); they are resolved with
- * openat2(RESOLVE_BENEATH), so no name reaches outside the directory.
+ * openat2(RESOLVE_BENEATH), so no name reaches outside the directory, and
+ * a ".." component is refused (-EACCES): the core caches by name, and the
+ * name must be the file's one spelling.  (Hard links and symlinks between
+ * cached files still alias: see docs/api.md.)
  * Every system call goes through the sys table (fault injection).
  */
 #include <dirent.h>
@@ -719,11 +722,19 @@ static int dir_fill_inode(struct pcache *pc, int fd, struct inode *inode)
 	return 0;
 }
 
+static bool name_beneath(const char *name);
+
 static int dir_open_inode(struct pcache *pc, const char *name, int flags,
 			  mode_t mode, struct inode *inode)
 {
-	int fd = dir_openat(pc, name, flags, mode), err;
+	int fd, err;
 
+	/* ".." could name a cached file a second way, or leave the directory. */
+	if (!name_beneath(name))
+		return -EACCES;
+	fd = dir_openat(pc, name, flags, mode);
+	if (fd == -EXDEV)	/* a symlink pointing out of the directory */
+		return -EACCES;
 	if (fd < 0)
 		return fd;
 	err = dir_fill_inode(pc, fd, inode);
@@ -766,7 +777,7 @@ static bool name_beneath(const char *name)
 static int dir_unlink(struct pcache *pc, const char *name)
 {
 	if (!name_beneath(name))
-		return -ENOENT;
+		return -EACCES;
 	stat_add(pc, backend_other, 1);
 	return unlinkat(DSB(pc)->dirfd, name, 0) ? -errno : 0;
 }

@@ -247,12 +247,15 @@ int pcache_destroy(struct pcache *pc)
 
 /*
  * Copy a name from the caller into @buf (PATH_MAX bytes), as getname()
- * does, and check it.  Leading slashes are dropped; the root ("/" or ".")
- * comes back as "".  Returns 0 with *namep pointing into @buf.
+ * does, and check it.  The name is normalised: leading, repeated and "."
+ * components go, so the root ("/", ".", "./") comes back as "".  Returns 0
+ * with *namep pointing into @buf.
  */
 static int getname(const char *uname, char *buf, const char **namep)
 {
 	const char *name;
+	bool trailing;
+	char *r, *w;
 	long len;
 
 	if (!uname)
@@ -264,13 +267,34 @@ static int getname(const char *uname, char *buf, const char **namep)
 		return -ENAMETOOLONG;
 	if (!len)
 		return -ENOENT;
+	trailing = buf[len - 1] == '/';
+	/* One spelling per file, so one inode: "/a//./b" is "a/b". */
+	for (r = w = buf; *r;) {
+		size_t n;
+
+		while (*r == '/')
+			r++;
+		if (r[0] == '.' && (r[1] == '/' || !r[1])) {
+			r++;
+			continue;
+		}
+		for (n = 0; r[n] && r[n] != '/'; n++)
+			;
+		if (!n)
+			break;
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		if (w != buf)
+			*w++ = '/';
+		memmove(w, r, n);
+		w += n;
+		r += n;
+	}
+	*w = '\0';
 	name = buf;
-	while (*name == '/')
-		name++;
-	if (!strcmp(name, "."))
-		name = "";
-	if (strlen(name) > NAME_MAX)
-		return -ENAMETOOLONG;
+	/* Every file is a regular file: "file/" is not a directory. */
+	if (*name && trailing)
+		return -ENOTDIR;
 	*namep = name;
 	return 0;
 }
