@@ -189,7 +189,7 @@ static uint64_t now_ns(void)
 int cache_charge_page(struct pcache *pc, bool nowait)
 {
 	uint64_t n = __atomic_add_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
-	uint64_t start = 0;
+	uint64_t start = 0, errors = 0;
 
 	if (likely(n <= pc->mem_limit_pages))
 		return 0;
@@ -208,8 +208,13 @@ int cache_charge_page(struct pcache *pc, bool nowait)
 		}
 		if (!start) {
 			start = now_ns();
+			errors = __atomic_load_n(&pc->stats.writeback_errors,
+						 __ATOMIC_RELAXED);
 			stat_add(pc, reclaim_waits, 1);
-		} else if (now_ns() - start > RECLAIM_TIMEOUT_NS) {
+		} else if (now_ns() - start > RECLAIM_TIMEOUT_NS ||
+			   /* the dirty pages cannot be written: full is full */
+			   __atomic_load_n(&pc->stats.writeback_errors,
+					   __ATOMIC_RELAXED) != errors) {
 			break;
 		}
 		wb_wait_progress(pc, 2000000);

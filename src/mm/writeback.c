@@ -448,7 +448,7 @@ void wb_stop(struct pcache *pc)
 void balance_dirty_pages_ratelimited(struct address_space *mapping)
 {
 	struct pcache *pc = mapping->host->i_sb;
-	uint64_t start, waited;
+	uint64_t start, waited, errors;
 
 	if (!pc->wb_running || dirty_pages(pc) <= pc->bg_thresh)
 		return;
@@ -456,12 +456,19 @@ void balance_dirty_pages_ratelimited(struct address_space *mapping)
 	if (dirty_pages(pc) <= pc->dirty_thresh)
 		return;
 	start = mono_ns();
+	errors = __atomic_load_n(&pc->stats.writeback_errors, __ATOMIC_RELAXED);
 	stat_add(pc, throttle_waits, 1);
 	do {
 		wb_wait_progress(pc, THROTTLE_WAIT_NS);
 		wakeup_flusher(pc);
 		waited = mono_ns() - start;
-		/* Writeback failing for good must not hang writers for ever. */
+		/*
+		 * Writeback failing (the pages stay dirty, and fsync reports it)
+		 * must not hang writers: stop waiting for it.
+		 */
+		if (__atomic_load_n(&pc->stats.writeback_errors,
+				    __ATOMIC_RELAXED) != errors)
+			break;
 	} while (dirty_pages(pc) > pc->dirty_thresh && waited < THROTTLE_MAX_NS);
 	stat_add(pc, throttle_ns, waited);
 }
