@@ -1288,6 +1288,12 @@ static int write_plot(const char *png)
 
 /* ---- the command ---------------------------------------------------------- */
 
+/* tools/bench_dir.c prints its own tables. */
+static int bench_dir_section(void)
+{
+	return bench_dir(opts.quick, opts.reps);
+}
+
 static const struct bench_section bench_sections[] = {
 	{ "view-fault", "first touch of a cached page through a view (us per page, lower is better)",
 	  bench_view_fault },
@@ -1297,6 +1303,8 @@ static const struct bench_section bench_sections[] = {
 	  bench_view_wp },
 	{ "write", "buffered writes: memcpy, the write strategies, perform_write, kernel pwrite (GB/s, higher is better)",
 	  bench_write },
+	{ "dir", "the dir backend: writeback by pwritev vs io_uring, calls per MiB, fill + fsync vs the kernel",
+	  bench_dir_section },
 };
 
 #define NR_SECTIONS (sizeof(bench_sections) / sizeof(bench_sections[0]))

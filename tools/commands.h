@@ -6,9 +6,14 @@
 #ifndef PCACHE_TOOLS_COMMANDS_H
 #define PCACHE_TOOLS_COMMANDS_H
 
+#include <stdbool.h>
+
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_stress(int argc, char **argv);
 int cmd_torture(int argc, char **argv);
+
+/* The "dir" section of pcache bench (bench_dir.c). */
+int bench_dir(bool quick, int reps);
 
 #endif
