@@ -185,7 +185,7 @@ if command -v fio >/dev/null 2>&1; then
 			echo "== fio --ioengine=$engine --rw=$rw --verify=crc32c --thread"
 			run fio --name=v --directory="$DIR" --ioengine=$engine \
 				--rw=$rw --bs=4k --size=16m --verify=crc32c \
-				--do_verify=1 --thread >"$TMP/fio.out" 2>&1
+				--do_verify=1 --verify_state_save=0 --thread >"$TMP/fio.out" 2>&1
 			status=$?
 			grep -E "err=|verify|WRITE:|READ:" "$TMP/fio.out" | sed 's/^ *//'
 			[ "$status" -eq 0 ] || fail "fio $engine $rw: exit status $status"
@@ -215,7 +215,7 @@ if run PCACHE_PRELOAD_BACKEND=dir dd if=/dev/null of="$DIR/probe" \
 		fail "dir: a second sqlite3 process"
 	for engine in psync pvsync2 mmap; do
 		run $D fio --name=v --directory="$DIR" --ioengine=$engine \
-			--rw=randwrite --bs=4k --size=16m --verify=crc32c \
+			--rw=randwrite --bs=4k --size=16m --verify=crc32c --verify_state_save=0 \
 			>"$TMP/fio.out" 2>&1 || fail "dir: fio $engine (fork mode)"
 	done
 else
