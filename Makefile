@@ -1,6 +1,7 @@
 # pcache - a page cache in user space.
 #
-#   make                        build/libpcache.{a,so} and build/pcache
+#   make                        build/libpcache.{a,so}, build/pcache and
+#                               build/libpcache-preload.so (docs/preload.md)
 #   make demo                   build, then run the main job: build/pcache demo
 #   make check                  build and run every test (per-test timeout)
 #   make check SANITIZE=address,undefined   or   SANITIZE=thread
@@ -45,8 +46,15 @@ TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_SCRIPTS := $(wildcard tests/test_*.sh)
+PRELOAD_SRCS := $(wildcard frontends/preload*.c)
+PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/%.o)
+# Programs the preload tests run under the shim: plain libc, no libpcache.
+PRELOAD_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/preload_*.c))
+LD      ?= ld
+OBJCOPY ?= objcopy
 
-all: $(BUILD)/libpcache.a $(BUILD)/libpcache.so $(BUILD)/pcache
+all: $(BUILD)/libpcache.a $(BUILD)/libpcache.so $(BUILD)/pcache \
+	$(BUILD)/libpcache-preload.so
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -73,10 +81,40 @@ $(BUILD)/tests/%.o: tests/%.c tests/harness.h tests/watchdog.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isrc $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The LD_PRELOAD shim: its own objects, plus the library objects with their
+# calls of interposed libc symbols renamed to preload_libc_* (so the cache
+# calls libc, never the shim); only the symbols in preload.syms leave it,
+# unversioned, so they stand in for any version of libc's.
+$(PRELOAD_OBJS): CFLAGS += -fvisibility=hidden -U_FORTIFY_SOURCE
+
+$(BUILD)/frontends/preload.redefine: frontends/preload.syms
+	@mkdir -p $(dir $@)
+	sed -e '/^#/d' -e '/^$$/d' -e 's/.*/& preload_libc_&/' $< >$@
+
+$(BUILD)/frontends/preload.map: frontends/preload.syms
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; sed -e '/^#/d' -e '/^$$/d' -e 's/.*/	&;/' $<; \
+	  echo 'local: *; };'; } >$@
+
+$(BUILD)/frontends/pcache-lib.o: $(LIB_OBJS) $(BUILD)/frontends/preload.redefine
+	$(LD) -r -o $@.tmp $(LIB_OBJS)
+	$(OBJCOPY) --redefine-syms=$(BUILD)/frontends/preload.redefine $@.tmp $@
+	@rm -f $@.tmp
+
+$(BUILD)/libpcache-preload.so: $(PRELOAD_OBJS) $(BUILD)/frontends/pcache-lib.o \
+		$(BUILD)/frontends/preload.map
+	$(CC) -shared -Wl,--version-script=$(BUILD)/frontends/preload.map \
+		-Wl,--no-undefined $(LDFLAGS) -o $@ $(PRELOAD_OBJS) \
+		$(BUILD)/frontends/pcache-lib.o $(LDLIBS) -ldl
+
+$(BUILD)/tests/preload_%: tests/preload_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
 demo: all
 	$(BUILD)/pcache demo
 
-check: all $(TEST_BINS)
+check: all $(TEST_BINS) $(PRELOAD_HELPERS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
 install: all
@@ -98,4 +136,4 @@ clean:
 .PHONY: all demo check install clean
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TEST_BINS:=.d) $(PRELOAD_OBJS:.o=.d)

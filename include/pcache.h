@@ -230,6 +230,14 @@ int pcache_ftruncate(int fd, off_t length);
 int pcache_fsync(int fd);
 int pcache_fdatasync(int fd);
 
+/*
+ * pcache_sync - syncfs: write back every dirty page of every file of the
+ * cache, open or closed, and sync the backend's files.  Returns 0 or the
+ * first error (-EIO, -ENOSPC, ...); errors are also left for each file's
+ * next pcache_fsync, as writeback errors always are.  Errors: -EINVAL (NULL).
+ */
+int pcache_sync(struct pcache *pc);
+
 /* pcache_fstat - st_size, st_mode, st_blocks, st_nlink, times.  Errors: -EBADF, -EFAULT. */
 int pcache_fstat(int fd, struct stat *st);
 

@@ -622,6 +622,49 @@ int pcache_fdatasync(int fd)
 	return do_fsync(fd, 1);
 }
 
+/*
+ * syncfs: every file of the cache, open or not.  Inodes are pinned with
+ * i_count, a batch at a time, under ns_lock; the writeback runs without it.
+ */
+int pcache_sync(struct pcache *pc)
+{
+	struct inode *batch[64], *inode;
+	uint64_t gen;
+	int err = 0;
+
+	if (!pc)
+		return -EINVAL;
+	gen = __atomic_add_fetch(&pc->sync_gen, 1, __ATOMIC_RELAXED);
+	for (;;) {
+		unsigned int n = 0, i;
+
+		pthread_mutex_lock(&pc->ns_lock);
+		list_for_each_entry(inode, &pc->s_inodes, i_sb_list) {
+			if (inode->i_sync_gen == gen)
+				continue;
+			inode->i_sync_gen = gen;
+			iget(inode);
+			batch[n++] = inode;
+			if (n == ARRAY_SIZE(batch))
+				break;
+		}
+		pthread_mutex_unlock(&pc->ns_lock);
+		if (!n)
+			break;
+		for (i = 0; i < n; i++) {
+			int e = filemap_write_and_wait_range(&batch[i]->i_data,
+							     0, LLONG_MAX);
+
+			if (!e && pc->s_op->sync)
+				e = pc->s_op->sync(batch[i], 0);
+			if (e && !err)
+				err = e;
+			iput(batch[i]);
+		}
+	}
+	return err;
+}
+
 int pcache_fstat(int fd, struct stat *st)
 {
 	struct file *file = fdget(fd);

@@ -51,6 +51,7 @@ struct inode {
 
 	struct address_space i_data;
 	struct list_head i_sb_list;	/* pc->s_inodes while i_count > 0 (ns_lock) */
+	uint64_t i_sync_gen;		/* the last pcache_sync that took it (ns_lock) */
 	void *i_private;		/* the backend's */
 };
 
@@ -184,6 +185,7 @@ struct pcache {
 	uint64_t nr_writeback;		/* atomic */
 	unsigned int s_blkbits;		/* block size for new inodes */
 	struct list_head s_inodes;	/* every live inode (ns_lock) */
+	uint64_t sync_gen;		/* pcache_sync calls (atomic) */
 
 	/* Reclaim (mm/reclaim.c): a clock over the pages of evictable mappings. */
 	pthread_mutex_t lru_lock;	/* a leaf; pages only trylocked under it */
