@@ -693,7 +693,7 @@ int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg)
 
 int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 {
-	unsigned int i;
+	struct stat_counters sum;
 
 	if (!pc || !st)
 		return -EINVAL;
@@ -708,22 +708,14 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 	pthread_mutex_lock(&pc->ns_lock);
 	st->inodes = pc->nr_inodes;
 	pthread_mutex_unlock(&pc->ns_lock);
-	st->bytes_written = LOAD(pc->stats.bytes_written);
-	st->bytes_read = LOAD(pc->stats.bytes_read);
-	st->bytes_copied = LOAD(pc->stats.bytes_copied);
-	st->read_folio_calls = LOAD(pc->stats.read_folio_calls);
-	st->writeback_pages = LOAD(pc->stats.writeback_pages);
-	st->perform_write_calls = LOAD(pc->stats.perform_write_calls);
-	for (i = 0; i < PCACHE_WRITE_NR; i++) {
-		struct pcache_strategy_stats *s = &pc->stats.strategy[i];
-
-		st->strategy[i].writes = LOAD(s->writes);
-		st->strategy[i].bytes = LOAD(s->bytes);
-		st->strategy[i].short_copies = LOAD(s->short_copies);
-		st->strategy[i].retries = LOAD(s->retries);
-		st->strategy[i].fallbacks = LOAD(s->fallbacks);
-		st->strategy[i].bounce_bytes = LOAD(s->bounce_bytes);
-	}
+	stat_snapshot(pc, &sum);
+	st->bytes_written = sum.bytes_written;
+	st->bytes_read = sum.bytes_read;
+	st->bytes_copied = sum.bytes_copied;
+	st->read_folio_calls = sum.read_folio_calls;
+	st->writeback_pages = sum.writeback_pages;
+	st->perform_write_calls = sum.perform_write_calls;
+	memcpy(st->strategy, sum.strategy, sizeof(st->strategy));
 	if (__atomic_load_n(&pc->mm, __ATOMIC_ACQUIRE)) {
 		struct mm *mm = pc->mm;
 

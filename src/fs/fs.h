@@ -150,8 +150,44 @@ struct stat_counters {
 	struct pcache_strategy_stats strategy[PCACHE_WRITE_NR];
 };
 
-#define stat_add(pc, field, n) \
-	__atomic_fetch_add(&(pc)->stats.field, (n), __ATOMIC_RELAXED)
+/*
+ * Statistics are per-thread shards, summed by stat_snapshot().  A thread
+ * owns one of STAT_SHARDS shard numbers (process-wide: the same number in
+ * every cache), taken at its first count and given back when it exits.
+ * The owner is the only writer of its shard, so a count is a plain load
+ * and store: no locked instruction on the write path (a locked add right
+ * after a page copy also waits for the copy's stores to drain), and no
+ * cache line written by two threads.  Threads beyond STAT_SHARDS share the
+ * last shard with atomic adds.  A shard given back keeps its sums; the next
+ * owner adds to them.  Hazard: a signal handler that counts on the thread
+ * it interrupted, between that thread's load and store, loses its count
+ * (statistics only; nothing decides on them).
+ */
+#define STAT_SHARDS	32
+
+struct stat_shard {
+	struct stat_counters c;
+	char pad[64];	/* no line holds two shards' counters, aligned or not */
+};
+
+extern __thread unsigned int stat_slot __attribute__((tls_model("initial-exec")));
+unsigned int stat_slot_get(void);	/* 1 + shard number; STAT_SHARDS + 1: shared */
+
+static inline struct stat_counters *stat_this(struct pcache *pc);
+
+static inline void stat_count(uint64_t *counter, uint64_t n)
+{
+	if (unlikely(stat_slot > STAT_SHARDS))
+		__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n,
+				 __ATOMIC_RELAXED);
+}
+
+#define stat_add(pc, field, n)	stat_count(&stat_this(pc)->field, (n))
+
+/* The sums over all shards (each counter read once; not a consistent cut). */
+void stat_snapshot(struct pcache *pc, struct stat_counters *sum);
 
 struct pcache {
 	struct pcache_config cfg;
@@ -172,9 +208,19 @@ struct pcache {
 	uint64_t nr_dirty;		/* atomic */
 	uint64_t nr_writeback;		/* atomic */
 
-	struct stat_counters stats;	/* atomics */
+	struct stat_shard stats[STAT_SHARDS + 1];	/* stat_add() */
 	struct mm *mm;			/* views; made by the first pcache_mmap */
 };
+
+/* This thread's shard of @pc's statistics. */
+static inline struct stat_counters *stat_this(struct pcache *pc)
+{
+	unsigned int slot = stat_slot;
+
+	if (unlikely(!slot))
+		slot = stat_slot_get();
+	return &pc->stats[slot - 1].c;
+}
 
 /* icache (inode.c).  Caller holds ns_lock. */
 struct inode *icache_find(struct pcache *pc, const char *name);

@@ -116,7 +116,7 @@ static ssize_t write_page_naive(struct file *file,
 	if (copied < bytes) {
 		/* 2.6.20's __copy_from_user zero-padded what it could not copy. */
 		zero_user_segment(page, offset + copied, offset + bytes);
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
 	}
 	/* ... and commit_write committed all of it, zeroes included. */
 	status = mapping_write_end(file, mapping, pos, bytes, bytes, page,
@@ -139,9 +139,9 @@ static ssize_t write_page_bounce(struct file *file,
 
 	/* No lock held: a fault here, even on a view of this page, is harmless. */
 	copied = copy_from_iter(bounce_page + offset, bytes, i);
-	__atomic_fetch_add(&st->bounce_bytes, copied, __ATOMIC_RELAXED);
+	stat_count(&st->bounce_bytes, copied);
 	if (copied < bytes)
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
 	if (!copied)
 		return -EFAULT;
 
@@ -219,14 +219,14 @@ static ssize_t write_page_atomic(struct file *file,
 		if (status < 0)
 			return status;
 		if (copied < bytes)
-			__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+			stat_count(&st->short_copies, 1);
 		if (status > 0)
 			return status;
 
 		/* No progress: page unlocked now, its faults can be served. */
-		__atomic_fetch_add(&st->retries, 1, __ATOMIC_RELAXED);
+		stat_count(&st->retries, 1);
 		if (++tries >= PCACHE_MAX_ZERO_PROGRESS) {
-			__atomic_fetch_add(&st->fallbacks, 1, __ATOMIC_RELAXED);
+			stat_count(&st->fallbacks, 1);
 			return write_page_bounce(file, mapping, i, pos, bytes, st);
 		}
 		if (copied) {
@@ -261,8 +261,8 @@ static ssize_t write_page_bounce_opt(struct file *file,
 		if (status)
 			return status;
 		/* Refused or faulted: the temp page copes with anything. */
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&st->fallbacks, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
+		stat_count(&st->fallbacks, 1);
 		return write_page_bounce(file, mapping, i, pos, bytes, st);
 	}
 	if (!PageUptodate(page)) {
@@ -284,7 +284,7 @@ static ssize_t write_page_bounce_opt(struct file *file,
 		return -EFAULT;
 	}
 	if (copied < bytes)
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
 	status = mapping_write_begin(file, mapping, pos, copied, &locked,
 				     &fsdata);
 	if (status) {
@@ -312,7 +312,7 @@ ssize_t write_chunk_bounce(struct file *file, struct iov_iter *i, loff_t pos,
 	struct pcache *pc = mapping->host->i_sb;
 
 	return write_page_bounce(file, mapping, i, pos, bytes,
-				 &pc->stats.strategy[PCACHE_WRITE_BOUNCE]);
+				 &stat_this(pc)->strategy[PCACHE_WRITE_BOUNCE]);
 }
 
 ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
@@ -321,7 +321,7 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 	struct address_space *mapping = file_mapping(file);
 	struct pcache *pc = mapping->host->i_sb;
 	int strategy = READ_ONCE(file->f_strategy);	/* one per write */
-	struct pcache_strategy_stats *st = &pc->stats.strategy[strategy];
+	struct pcache_strategy_stats *st = &stat_this(pc)->strategy[strategy];
 	ssize_t written = 0, status = 0;
 
 	if (mapping->a_ops->perform_write && pc->cfg.perform_write) {
@@ -374,8 +374,8 @@ ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
 			break;
 	}
 	if (written > 0) {
-		__atomic_fetch_add(&st->writes, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&st->bytes, (uint64_t)written, __ATOMIC_RELAXED);
+		stat_count(&st->writes, 1);
+		stat_count(&st->bytes, (uint64_t)written);
 		stat_add(pc, bytes_written, (uint64_t)written);
 	}
 	return written ? written : status;
