@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -161,7 +162,7 @@ struct stat_counters {
  * last shard with atomic adds.  A shard given back keeps its sums; the next
  * owner adds to them.  Hazard: a signal handler that counts on the thread
  * it interrupted, between that thread's load and store, loses its count
- * (statistics only; nothing decides on them).
+ * (a lost count: the counters are statistics, or only asked "did it grow").
  */
 #define STAT_SHARDS	32
 
@@ -188,6 +189,14 @@ static inline void stat_count(uint64_t *counter, uint64_t n)
 
 /* The sums over all shards (each counter read once; not a consistent cut). */
 void stat_snapshot(struct pcache *pc, struct stat_counters *sum);
+
+/*
+ * One counter's sum.  Each shard only grows, so of two calls in a row the
+ * later never returns less: enough to ask "did it grow since?".
+ */
+uint64_t __stat_read(struct pcache *pc, size_t offset);
+#define stat_read(pc, field) \
+	__stat_read((pc), offsetof(struct stat_counters, field))
 
 struct pcache {
 	struct pcache_config cfg;

@@ -81,3 +81,13 @@ void stat_snapshot(struct pcache *pc, struct stat_counters *sum)
 			out[k] += __atomic_load_n(&in[k], __ATOMIC_RELAXED);
 	}
 }
+
+uint64_t __stat_read(struct pcache *pc, size_t offset)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int s = 0; s <= STAT_SHARDS; s++)
+		sum += __atomic_load_n((uint64_t *)((char *)&pc->stats[s].c + offset),
+				       __ATOMIC_RELAXED);
+	return sum;
+}
