@@ -778,7 +778,7 @@ int pcache_list(struct pcache *pc, pcache_list_fn fn, void *arg)
 
 int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 {
-	unsigned int i;
+	struct stat_counters sum;
 
 	if (!pc || !st)
 		return -EINVAL;
@@ -789,37 +789,29 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 	st->pages_writeback = LOAD(pc->nr_writeback);
 	st->mem_limit_pages = pc->mem_limit_pages;
 	st->lockdep_reports = lockdep_reports();
-	st->backend_reads = LOAD(pc->stats.backend_reads);
-	st->backend_writes = LOAD(pc->stats.backend_writes);
-	st->backend_allocs = LOAD(pc->stats.backend_allocs);
-	st->backend_syncs = LOAD(pc->stats.backend_syncs);
-	st->backend_other = LOAD(pc->stats.backend_other);
-	st->pages_reclaimed = LOAD(pc->stats.pages_reclaimed);
-	st->reclaim_waits = LOAD(pc->stats.reclaim_waits);
-	st->throttle_waits = LOAD(pc->stats.throttle_waits);
-	st->throttle_ns = LOAD(pc->stats.throttle_ns);
-	st->flusher_runs = LOAD(pc->stats.flusher_runs);
-	st->writeback_errors = LOAD(pc->stats.writeback_errors);
+	stat_snapshot(pc, &sum);
+	st->backend_reads = sum.backend_reads;
+	st->backend_writes = sum.backend_writes;
+	st->backend_allocs = sum.backend_allocs;
+	st->backend_syncs = sum.backend_syncs;
+	st->backend_other = sum.backend_other;
+	st->pages_reclaimed = sum.pages_reclaimed;
+	st->reclaim_waits = sum.reclaim_waits;
+	st->throttle_waits = sum.throttle_waits;
+	st->throttle_ns = sum.throttle_ns;
+	st->flusher_runs = sum.flusher_runs;
+	st->writeback_errors = sum.writeback_errors;
 	st->files_open = LOAD(pc->files_open);
 	pthread_mutex_lock(&pc->ns_lock);
 	st->inodes = pc->nr_inodes;
 	pthread_mutex_unlock(&pc->ns_lock);
-	st->bytes_written = LOAD(pc->stats.bytes_written);
-	st->bytes_read = LOAD(pc->stats.bytes_read);
-	st->bytes_copied = LOAD(pc->stats.bytes_copied);
-	st->read_folio_calls = LOAD(pc->stats.read_folio_calls);
-	st->writeback_pages = LOAD(pc->stats.writeback_pages);
-	st->perform_write_calls = LOAD(pc->stats.perform_write_calls);
-	for (i = 0; i < PCACHE_WRITE_NR; i++) {
-		struct pcache_strategy_stats *s = &pc->stats.strategy[i];
-
-		st->strategy[i].writes = LOAD(s->writes);
-		st->strategy[i].bytes = LOAD(s->bytes);
-		st->strategy[i].short_copies = LOAD(s->short_copies);
-		st->strategy[i].retries = LOAD(s->retries);
-		st->strategy[i].fallbacks = LOAD(s->fallbacks);
-		st->strategy[i].bounce_bytes = LOAD(s->bounce_bytes);
-	}
+	st->bytes_written = sum.bytes_written;
+	st->bytes_read = sum.bytes_read;
+	st->bytes_copied = sum.bytes_copied;
+	st->read_folio_calls = sum.read_folio_calls;
+	st->writeback_pages = sum.writeback_pages;
+	st->perform_write_calls = sum.perform_write_calls;
+	memcpy(st->strategy, sum.strategy, sizeof(st->strategy));
 	if (__atomic_load_n(&pc->mm, __ATOMIC_ACQUIRE)) {
 		struct mm *mm = pc->mm;
 

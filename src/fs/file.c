@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../base/alloc.h"
@@ -31,6 +32,10 @@
 #define FD_NR_BLOCKS	((1u << FD_SLOT_BITS) / FD_BLOCK_SIZE)
 #define FD_GEN_MASK	0x7fffu
 
+/*
+ * A cache line (or two) per slot: every call writes refs twice, and two
+ * threads working on two descriptors must not share a line.
+ */
 struct fd_slot {
 	struct file file;
 	uint32_t state;		/* (gen << 1) | live; atomic */
@@ -38,7 +43,7 @@ struct fd_slot {
 	uint32_t gen;		/* last generation handed out (table lock) */
 	uint32_t next_free;	/* free list link (table lock) */
 	uint32_t nr;		/* this slot's number */
-};
+} __attribute__((aligned(64)));
 
 static struct {
 	pthread_mutex_t lock;
@@ -75,13 +80,17 @@ struct file *fd_alloc(int *fdp)
 		nr = fdt.nr_slots;
 		if (!fdt.blocks[nr >> FD_BLOCK_SHIFT]) {
 			struct fd_slot *block;
+			char *raw;
 
-			block = kzalloc(FD_BLOCK_SIZE * sizeof(*block));
-			if (!block) {
+			/* Never freed, so it may start past the allocation. */
+			raw = kzalloc(FD_BLOCK_SIZE * sizeof(*block) + 64);
+			if (!raw) {
 				pthread_mutex_unlock(&fdt.lock);
 				*fdp = -ENOMEM;
 				return NULL;
 			}
+			block = (struct fd_slot *)(((uintptr_t)raw + 63) &
+						   ~(uintptr_t)63);
 			__atomic_store_n(&fdt.blocks[nr >> FD_BLOCK_SHIFT],
 					 block, __ATOMIC_RELEASE);
 		}

@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -162,8 +163,52 @@ struct stat_counters {
 	uint64_t throttle_waits, throttle_ns, flusher_runs, writeback_errors;
 };
 
-#define stat_add(pc, field, n) \
-	__atomic_fetch_add(&(pc)->stats.field, (n), __ATOMIC_RELAXED)
+/*
+ * Statistics are per-thread shards, summed by stat_snapshot().  A thread
+ * owns one of STAT_SHARDS shard numbers (process-wide: the same number in
+ * every cache), taken at its first count and given back when it exits.
+ * The owner is the only writer of its shard, so a count is a plain load
+ * and store: no locked instruction on the write path (a locked add right
+ * after a page copy also waits for the copy's stores to drain), and no
+ * cache line written by two threads.  Threads beyond STAT_SHARDS share the
+ * last shard with atomic adds.  A shard given back keeps its sums; the next
+ * owner adds to them.  Hazard: a signal handler that counts on the thread
+ * it interrupted, between that thread's load and store, loses its count
+ * (a lost count: the counters are statistics, or only asked "did it grow").
+ */
+#define STAT_SHARDS	32
+
+struct stat_shard {
+	struct stat_counters c;
+	char pad[64];	/* no line holds two shards' counters, aligned or not */
+};
+
+extern __thread unsigned int stat_slot __attribute__((tls_model("initial-exec")));
+unsigned int stat_slot_get(void);	/* 1 + shard number; STAT_SHARDS + 1: shared */
+
+static inline struct stat_counters *stat_this(struct pcache *pc);
+
+static inline void stat_count(uint64_t *counter, uint64_t n)
+{
+	if (unlikely(stat_slot > STAT_SHARDS))
+		__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n,
+				 __ATOMIC_RELAXED);
+}
+
+#define stat_add(pc, field, n)	stat_count(&stat_this(pc)->field, (n))
+
+/* The sums over all shards (each counter read once; not a consistent cut). */
+void stat_snapshot(struct pcache *pc, struct stat_counters *sum);
+
+/*
+ * One counter's sum.  Each shard only grows, so of two calls in a row the
+ * later never returns less: enough to ask "did it grow since?".
+ */
+uint64_t __stat_read(struct pcache *pc, size_t offset);
+#define stat_read(pc, field) \
+	__stat_read((pc), offsetof(struct stat_counters, field))
 
 struct pcache {
 	struct pcache_config cfg;
@@ -205,9 +250,19 @@ struct pcache {
 	uint64_t dirty_expire_ns;
 	uint64_t wb_interval_ns;
 
-	struct stat_counters stats;	/* atomics */
+	struct stat_shard stats[STAT_SHARDS + 1];	/* stat_add() */
 	struct mm *mm;			/* views; made by the first pcache_mmap */
 };
+
+/* This thread's shard of @pc's statistics. */
+static inline struct stat_counters *stat_this(struct pcache *pc)
+{
+	unsigned int slot = stat_slot;
+
+	if (unlikely(!slot))
+		slot = stat_slot_get();
+	return &pc->stats[slot - 1].c;
+}
 
 /* icache (inode.c).  Caller holds ns_lock. */
 struct inode *icache_find(struct pcache *pc, const char *name);

@@ -424,10 +424,11 @@ static void chain(int sig, siginfo_t *info, void *ctx)
  */
 #define NOFAULT_SLOTS	1024
 
+/* A line each: gen is stored twice per no-fault copy, by its thread only. */
 struct nofault_slot {
 	int tid;		/* atomic: 0 free */
 	unsigned int gen;	/* atomic: odd while in a no-fault copy */
-};
+} __attribute__((aligned(64)));
 
 static struct nofault_slot nofault_slots[NOFAULT_SLOTS];
 static __thread struct nofault_slot *my_nofault_slot

@@ -50,6 +50,9 @@
 #include "filemap.h"
 #include "page.h"
 
+/* bounce-opt: pages copied at once by one in-place run (b). */
+#define BOUNCE_OPT_RUN		64
+
 #ifndef PCACHE_MAX_ZERO_PROGRESS
 #define PCACHE_MAX_ZERO_PROGRESS	8
 #endif
@@ -119,7 +122,7 @@ static ssize_t write_page_naive(struct file *file,
 	if (copied < bytes) {
 		/* 2.6.20's __copy_from_user zero-padded what it could not copy. */
 		zero_user_segment(page, offset + copied, offset + bytes);
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
 	}
 	/* ... and commit_write committed all of it, zeroes included. */
 	status = mapping_write_end(file, mapping, pos, bytes, bytes, page,
@@ -142,9 +145,9 @@ static ssize_t write_page_bounce(struct file *file,
 
 	/* No lock held: a fault here, even on a view of this page, is harmless. */
 	copied = copy_from_iter(bounce_page + offset, bytes, i);
-	__atomic_fetch_add(&st->bounce_bytes, copied, __ATOMIC_RELAXED);
+	stat_count(&st->bounce_bytes, copied);
 	if (copied < bytes)
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
 	if (!copied)
 		return -EFAULT;
 
@@ -222,14 +225,14 @@ static ssize_t write_page_atomic(struct file *file,
 		if (status < 0)
 			return status;
 		if (copied < bytes)
-			__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+			stat_count(&st->short_copies, 1);
 		if (status > 0)
 			return status;
 
 		/* No progress: page unlocked now, its faults can be served. */
-		__atomic_fetch_add(&st->retries, 1, __ATOMIC_RELAXED);
+		stat_count(&st->retries, 1);
 		if (++tries >= PCACHE_MAX_ZERO_PROGRESS) {
-			__atomic_fetch_add(&st->fallbacks, 1, __ATOMIC_RELAXED);
+			stat_count(&st->fallbacks, 1);
 			return write_page_bounce(file, mapping, i, pos, bytes, st);
 		}
 		if (copied) {
@@ -264,8 +267,8 @@ static ssize_t write_page_bounce_opt(struct file *file,
 		if (status)
 			return status;
 		/* Refused or faulted: the temp page copes with anything. */
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&st->fallbacks, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
+		stat_count(&st->fallbacks, 1);
 		return write_page_bounce(file, mapping, i, pos, bytes, st);
 	}
 	if (!PageUptodate(page)) {
@@ -287,7 +290,7 @@ static ssize_t write_page_bounce_opt(struct file *file,
 		return -EFAULT;
 	}
 	if (copied < bytes)
-		__atomic_fetch_add(&st->short_copies, 1, __ATOMIC_RELAXED);
+		stat_count(&st->short_copies, 1);
 	status = mapping_write_begin(file, mapping, pos, copied, &locked,
 				     &fsdata);
 	if (status) {
@@ -308,6 +311,80 @@ static ssize_t write_page_bounce_opt(struct file *file,
 	return status ? status : -EFAULT;
 }
 
+/*
+ * bounce-opt (b) over a run of cached, uptodate pages that are contiguous
+ * in the library's mapping: one guarded copy for the whole run, then a
+ * write_begin/write_end commit per page.  A locked instruction right after
+ * a page copy (lock, unlock, refcount) waits for that copy's stores to
+ * drain; copying the run first pays that once per run, not once per page.
+ * The rules are (b)'s: no page lock while copying, i_rwsem keeps writers
+ * and truncate out, our references keep the pages in the cache, a short
+ * copy leaves old bytes after it and commits only what was copied.
+ * Returns bytes committed, 0 if there is no run of two pages here (the
+ * caller goes page by page), or a negative errno.
+ */
+static ssize_t write_run_bounce_opt(struct file *file,
+				    struct address_space *mapping,
+				    struct iov_iter *i, loff_t pos,
+				    struct pcache_strategy_stats *st)
+{
+	size_t offset = (size_t)pos & ~PAGE_MASK, copied, done = 0, len;
+	pgoff_t index = (uint64_t)pos >> PAGE_SHIFT, last;
+	struct page *pages[BOUNCE_OPT_RUN], *page, *locked;
+	unsigned int nr = 0, k;
+	void *fsdata = NULL;
+	ssize_t status = 0;
+
+	len = min(iov_iter_count(i), BOUNCE_OPT_RUN * PAGE_SIZE - offset);
+	last = ((uint64_t)pos + len - 1) >> PAGE_SHIFT;
+	for (; index + nr <= last; nr++) {
+		if (filemap_get_page(mapping, index + nr, 0, &page))
+			break;
+		if (!PageUptodate(page) ||
+		    (nr && page_address(page) !=
+			   page_address(pages[0]) + (size_t)nr * PAGE_SIZE)) {
+			put_page(page);
+			break;
+		}
+		pages[nr] = page;
+	}
+	if (nr < 2)
+		goto out_put;
+	len = min(len, (size_t)nr * PAGE_SIZE - offset);
+	for (k = 0; k < nr; k++)
+		wait_on_page_writeback(pages[k]);
+	copied = copy_from_iter(page_address(pages[0]) + offset, len, i);
+	stat_add(mapping->host->i_sb, bytes_copied, copied);
+	if (copied < len)
+		stat_count(&st->short_copies, 1);
+	status = -EFAULT;
+	for (k = 0; done < copied; k++) {
+		size_t from = k ? 0 : offset;
+		size_t bytes = min(PAGE_SIZE - from, copied - done);
+
+		status = mapping_write_begin(file, mapping, pos + (loff_t)done,
+					     bytes, &locked, &fsdata);
+		if (status)
+			break;
+		assert(locked == pages[k]);	/* as in (b) */
+		status = mapping_write_end(file, mapping, pos + (loff_t)done,
+					   bytes, bytes, locked, fsdata);
+		if (status < 0)
+			break;
+		done += status;
+		if ((size_t)status < bytes)
+			break;
+	}
+	if (done < copied)
+		iov_iter_revert(i, copied - done);
+	if (done)
+		status = (ssize_t)done;
+out_put:
+	while (nr)
+		put_page(pages[--nr]);
+	return status;
+}
+
 ssize_t write_chunk_bounce(struct file *file, struct iov_iter *i, loff_t pos,
 			   size_t bytes)
 {
@@ -315,7 +392,7 @@ ssize_t write_chunk_bounce(struct file *file, struct iov_iter *i, loff_t pos,
 	struct pcache *pc = mapping->host->i_sb;
 
 	return write_page_bounce(file, mapping, i, pos, bytes,
-				 &pc->stats.strategy[PCACHE_WRITE_BOUNCE]);
+				 &stat_this(pc)->strategy[PCACHE_WRITE_BOUNCE]);
 }
 
 ssize_t generic_perform_write(struct file *file, struct iov_iter *i,
@@ -342,7 +419,7 @@ ssize_t generic_perform_write_pages(struct file *file, struct iov_iter *i,
 	struct address_space *mapping = file_mapping(file);
 	struct pcache *pc = mapping->host->i_sb;
 	int strategy = READ_ONCE(file->f_strategy);	/* one per write */
-	struct pcache_strategy_stats *st = &pc->stats.strategy[strategy];
+	struct pcache_strategy_stats *st = &stat_this(pc)->strategy[strategy];
 	ssize_t written = 0, status = 0;
 
 	while (iov_iter_count(i)) {
@@ -358,8 +435,13 @@ ssize_t generic_perform_write_pages(struct file *file, struct iov_iter *i,
 			status = write_page_bounce(file, mapping, i, pos, bytes, st);
 			break;
 		case PCACHE_WRITE_BOUNCE_OPT:
-			status = write_page_bounce_opt(file, mapping, i, pos,
-						       bytes, st);
+			status = 0;
+			if (bytes < iov_iter_count(i))
+				status = write_run_bounce_opt(file, mapping, i,
+							      pos, st);
+			if (!status)
+				status = write_page_bounce_opt(file, mapping, i,
+							       pos, bytes, st);
 			break;
 		case PCACHE_WRITE_ATOMIC:
 		case PCACHE_WRITE_OPTIMISTIC:
@@ -388,8 +470,8 @@ ssize_t generic_perform_write_pages(struct file *file, struct iov_iter *i,
 			break;
 	}
 	if (written > 0) {
-		__atomic_fetch_add(&st->writes, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&st->bytes, (uint64_t)written, __ATOMIC_RELAXED);
+		stat_count(&st->writes, 1);
+		stat_count(&st->bytes, (uint64_t)written);
 		stat_add(pc, bytes_written, (uint64_t)written);
 	}
 	return written ? written : status;

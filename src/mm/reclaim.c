@@ -208,13 +208,11 @@ int cache_charge_page(struct pcache *pc, bool nowait)
 		}
 		if (!start) {
 			start = now_ns();
-			errors = __atomic_load_n(&pc->stats.writeback_errors,
-						 __ATOMIC_RELAXED);
+			errors = stat_read(pc, writeback_errors);
 			stat_add(pc, reclaim_waits, 1);
 		} else if (now_ns() - start > RECLAIM_TIMEOUT_NS ||
 			   /* the dirty pages cannot be written: full is full */
-			   __atomic_load_n(&pc->stats.writeback_errors,
-					   __ATOMIC_RELAXED) != errors) {
+			   stat_read(pc, writeback_errors) != errors) {
 			break;
 		}
 		wb_wait_progress(pc, 2000000);

@@ -456,7 +456,7 @@ void balance_dirty_pages_ratelimited(struct address_space *mapping)
 	if (dirty_pages(pc) <= pc->dirty_thresh)
 		return;
 	start = mono_ns();
-	errors = __atomic_load_n(&pc->stats.writeback_errors, __ATOMIC_RELAXED);
+	errors = stat_read(pc, writeback_errors);
 	stat_add(pc, throttle_waits, 1);
 	do {
 		wb_wait_progress(pc, THROTTLE_WAIT_NS);
@@ -466,8 +466,7 @@ void balance_dirty_pages_ratelimited(struct address_space *mapping)
 		 * Writeback failing (the pages stay dirty, and fsync reports it)
 		 * must not hang writers: stop waiting for it.
 		 */
-		if (__atomic_load_n(&pc->stats.writeback_errors,
-				    __ATOMIC_RELAXED) != errors)
+		if (stat_read(pc, writeback_errors) != errors)
 			break;
 	} while (dirty_pages(pc) > pc->dirty_thresh && waited < THROTTLE_MAX_NS);
 	stat_add(pc, throttle_ns, waited);
