@@ -354,20 +354,36 @@ static ssize_t dir_perform_write(struct file *file, struct iov_iter *i,
 	return batch_perform_write(file, i, pos, &dir_batch_ops);
 }
 
-/* A failed write allocated blocks in [size, end) past i_size: give them back. */
+/*
+ * A failed write allocated blocks in [size, end) past i_size: give them
+ * back.  They lie past the backing file's end too (disk_size <= i_size),
+ * where a punch does nothing on ext4 (ext4_punch_hole stops at i_size).  So
+ * the backing file is grown over them and cut back to i_size: a shrinking
+ * truncate frees every block past the new end, on every filesystem.  The
+ * cut cannot drop written data: the writer holds i_rwsem, so i_size is
+ * stable, and writeback never writes past it.  Afterwards the backing
+ * file's size is i_size.
+ */
 static void dir_release_blocks(struct inode *inode, loff_t size, loff_t end)
 {
-	loff_t bs = i_blocksize(inode);
-	loff_t from = (size + bs - 1) & ~(bs - 1);
+	struct dir_inode *di = DI(inode);
+	int err;
 
-	end = (end + bs - 1) & ~(bs - 1);
-	if (end <= from)
+	if (end <= size)
 		return;
-	forget_extents(DI(inode));
-	stat_add(inode->i_sb, backend_allocs, 1);
-	/* Best effort: a failure leaves blocks past EOF, never wrong data. */
-	sys.fallocate(DI(inode)->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      from, end - from);
+	forget_extents(di);
+	stat_add(inode->i_sb, backend_other, 1);
+	if (sys.ftruncate(di->fd, end))
+		return;		/* best effort: blocks stay past EOF, bytes are right */
+	stat_add(inode->i_sb, backend_other, 1);
+	if (sys.ftruncate(di->fd, size)) {
+		/* The backing file is longer than the file: fsync must say so. */
+		err = sys_err();
+		__atomic_store_n(&di->disk_size, end, __ATOMIC_RELEASE);
+		mapping_set_error(&inode->i_data, err);
+		return;
+	}
+	disk_size_raise(di, size);
 }
 
 /*
