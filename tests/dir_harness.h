@@ -340,6 +340,8 @@ static long inj_calls[INJ_NR], inj_fail_at[INJ_NR];
 static int inj_fail_errno[INJ_NR];
 static bool inj_fail_sticky[INJ_NR];
 static long inj_failed[INJ_NR];	/* failures injected so far */
+/* Non-zero: no call is counted or failed (the test's own checking reads). */
+static int inj_paused;
 
 /* The pread log: every pread of a backing file while logging is on. */
 #define READ_LOG_MAX	4096
@@ -379,7 +381,7 @@ static int inj_should_fail(enum inj_kind k)
 {
 	long at = __atomic_load_n(&inj_fail_at[k], __ATOMIC_ACQUIRE), c;
 
-	if (at <= 0)
+	if (at <= 0 || LOAD(inj_paused))
 		return 0;
 	c = INC(inj_calls[k]);
 	if (c == at || (c > at && LOAD(inj_fail_sticky[k]))) {
