@@ -41,7 +41,7 @@ static long fs_block;		/* the backing filesystem's block size */
 
 /* ---- the backing directory ---- */
 
-static void rm_backing_files(void)
+static inline void rm_backing_files(void)
 {
 	DIR *d = opendir(backing_dir);
 	struct dirent *e;
@@ -54,7 +54,7 @@ static void rm_backing_files(void)
 	closedir(d);
 }
 
-static void backing_dir_remove(void)
+static inline void backing_dir_remove(void)
 {
 	if (!backing_dir[0])
 		return;
@@ -69,7 +69,7 @@ static void backing_dir_remove(void)
  * st_blocks this counts no metadata, and unlike SEEK_DATA it sees blocks
  * past EOF and fallocated (unwritten) ones.
  */
-static long fd_extents(int fd, off_t start, off_t len)
+static inline long fd_extents(int fd, off_t start, off_t len)
 {
 	struct fiemap fm = {
 		.fm_start = (uint64_t)start,
@@ -88,7 +88,7 @@ static long fd_extents(int fd, off_t start, off_t len)
  * the backend relies on (fallocate, hole punching, SEEK_DATA/SEEK_HOLE) or
  * what the tests check with (FIEMAP).
  */
-static void backing_dir_make(const char *prefix)
+static inline void backing_dir_make(const char *prefix)
 {
 	char path[128];
 	struct statfs sfs;
@@ -158,12 +158,12 @@ static void backing_dir_make(const char *prefix)
 	}
 }
 
-static void real_path(char *buf, size_t n, const char *name)
+static inline void real_path(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", backing_dir, name);
 }
 
-static int real_open(const char *name, int flags)
+static inline int real_open(const char *name, int flags)
 {
 	char path[256];
 
@@ -172,7 +172,7 @@ static int real_open(const char *name, int flags)
 }
 
 /* Read the backing file whole into @buf (@cap bytes); returns its size. */
-static ssize_t real_read_all(const char *name, unsigned char *buf, size_t cap)
+static inline ssize_t real_read_all(const char *name, unsigned char *buf, size_t cap)
 {
 	int fd = real_open(name, O_RDONLY);
 	ssize_t n, done = 0;
@@ -186,7 +186,7 @@ static ssize_t real_read_all(const char *name, unsigned char *buf, size_t cap)
 }
 
 /* Write a backing file with libc, as if it had been there before pcache. */
-static void real_write(const char *name, const void *buf, size_t len, off_t off)
+static inline void real_write(const char *name, const void *buf, size_t len, off_t off)
 {
 	int fd = real_open(name, O_CREAT | O_WRONLY);
 
@@ -198,7 +198,7 @@ static void real_write(const char *name, const void *buf, size_t len, off_t off)
 }
 
 /* SEEK_DATA on the backing file from @off: the offset, or -errno. */
-static off_t real_seek_data(const char *name, off_t off)
+static inline off_t real_seek_data(const char *name, off_t off)
 {
 	int fd = real_open(name, O_RDONLY);
 	off_t r;
@@ -213,7 +213,7 @@ static off_t real_seek_data(const char *name, off_t off)
 }
 
 /* Extents of the backing file overlapping [start, start + len) (see fd_extents). */
-static long real_extents(const char *name, off_t start, off_t len)
+static inline long real_extents(const char *name, off_t start, off_t len)
 {
 	int fd = real_open(name, O_RDONLY);
 	long n;
@@ -226,7 +226,7 @@ static long real_extents(const char *name, off_t start, off_t len)
 }
 
 /* Extents at or past @start: blocks allocated there. */
-static long real_extents_from(const char *name, off_t start)
+static inline long real_extents_from(const char *name, off_t start)
 {
 	return real_extents(name, start, (off_t)(FIEMAP_MAX_OFFSET - (uint64_t)start));
 }
@@ -238,7 +238,7 @@ struct model {
 	size_t size, cap;
 };
 
-static void model_init(struct model *m, size_t cap)
+static inline void model_init(struct model *m, size_t cap)
 {
 	m->data = calloc(1, cap);
 	m->cap = cap;
@@ -249,13 +249,13 @@ static void model_init(struct model *m, size_t cap)
 	}
 }
 
-static void model_free(struct model *m)
+static inline void model_free(struct model *m)
 {
 	free(m->data);
 	m->data = NULL;
 }
 
-static void model_write(struct model *m, const void *buf, size_t len, size_t off)
+static inline void model_write(struct model *m, const void *buf, size_t len, size_t off)
 {
 	if (off + len > m->cap) {
 		fprintf(stderr, "FAIL: model too small (%zu > %zu)\n", off + len, m->cap);
@@ -266,7 +266,7 @@ static void model_write(struct model *m, const void *buf, size_t len, size_t off
 		m->size = off + len;
 }
 
-static void model_truncate(struct model *m, size_t len)
+static inline void model_truncate(struct model *m, size_t len)
 {
 	if (len < m->size)
 		memset(m->data + len, 0, m->size - len);
@@ -274,7 +274,7 @@ static void model_truncate(struct model *m, size_t len)
 }
 
 /* Compare @got (@n bytes at file offset @off) with the model; report the first difference. */
-static bool model_cmp(const struct model *m, const unsigned char *got, size_t n,
+static inline bool model_cmp(const struct model *m, const unsigned char *got, size_t n,
 		      size_t off, const char *ctx)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -290,7 +290,7 @@ static bool model_cmp(const struct model *m, const unsigned char *got, size_t n,
 }
 
 /* The whole file through pcache: its size and every byte. */
-static void check_cached(int fd, const struct model *m, const char *ctx)
+static inline void check_cached(int fd, const struct model *m, const char *ctx)
 {
 	unsigned char *buf = malloc(m->size + PAGE);
 	struct stat st;
@@ -308,7 +308,7 @@ static void check_cached(int fd, const struct model *m, const char *ctx)
 }
 
 /* The backing file: its size and every byte. */
-static void check_backing(const char *name, const struct model *m, const char *ctx)
+static inline void check_backing(const char *name, const struct model *m, const char *ctx)
 {
 	unsigned char *buf = malloc(m->size + PAGE);
 	ssize_t got = real_read_all(name, buf, m->size + PAGE);
@@ -358,7 +358,7 @@ static bool read_log_on;
 #define STORE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define INC(x)		__atomic_add_fetch(&(x), 1, __ATOMIC_RELAXED)
 
-static void inj_arm(enum inj_kind k, long n, int err, bool sticky)
+static inline void inj_arm(enum inj_kind k, long n, int err, bool sticky)
 {
 	STORE(inj_calls[k], 0);
 	STORE(inj_failed[k], 0);
@@ -367,7 +367,7 @@ static void inj_arm(enum inj_kind k, long n, int err, bool sticky)
 	__atomic_store_n(&inj_fail_at[k], n, __ATOMIC_RELEASE);
 }
 
-static void inj_disarm_all(void)
+static inline void inj_disarm_all(void)
 {
 	for (int k = 0; k < INJ_NR; k++)
 		__atomic_store_n(&inj_fail_at[k], 0, __ATOMIC_RELEASE);
@@ -377,7 +377,7 @@ static void inj_disarm_all(void)
 }
 
 /* Should this call of kind @k fail?  Returns the errno, or 0. */
-static int inj_should_fail(enum inj_kind k)
+static inline int inj_should_fail(enum inj_kind k)
 {
 	long at = __atomic_load_n(&inj_fail_at[k], __ATOMIC_ACQUIRE), c;
 
@@ -391,7 +391,7 @@ static int inj_should_fail(enum inj_kind k)
 	return 0;
 }
 
-static ssize_t wrap_pread(int fd, void *buf, size_t count, off_t off)
+static inline ssize_t wrap_pread(int fd, void *buf, size_t count, off_t off)
 {
 	int err = inj_should_fail(INJ_PREAD);
 
@@ -407,7 +407,7 @@ static ssize_t wrap_pread(int fd, void *buf, size_t count, off_t off)
 	return sys_default.pread(fd, buf, count, off);
 }
 
-static int write_fault(void)
+static inline int write_fault(void)
 {
 	int us = LOAD(inj_write_delay_us), err;
 
@@ -417,7 +417,7 @@ static int write_fault(void)
 	return err ? err : LOAD(inj_write_errno);
 }
 
-static ssize_t wrap_pwrite(int fd, const void *buf, size_t count, off_t off)
+static inline ssize_t wrap_pwrite(int fd, const void *buf, size_t count, off_t off)
 {
 	int err = write_fault();
 
@@ -429,7 +429,7 @@ static ssize_t wrap_pwrite(int fd, const void *buf, size_t count, off_t off)
 	return sys_default.pwrite(fd, buf, count, off);
 }
 
-static ssize_t wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+static inline ssize_t wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
 	int err = write_fault();
 
@@ -441,7 +441,7 @@ static ssize_t wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
 	return sys_default.pwritev(fd, iov, n, off);
 }
 
-static int wrap_fsync(int fd)
+static inline int wrap_fsync(int fd)
 {
 	int err = inj_should_fail(INJ_SYNC);
 
@@ -453,7 +453,7 @@ static int wrap_fsync(int fd)
 	return sys_default.fsync(fd);
 }
 
-static int wrap_fdatasync(int fd)
+static inline int wrap_fdatasync(int fd)
 {
 	int err = inj_should_fail(INJ_SYNC);
 
@@ -470,7 +470,7 @@ static int wrap_fdatasync(int fd)
  * reaching past inj_alloc_limit allocates what fits below it and fails with
  * ENOSPC, as a filesystem running out of space part way does.
  */
-static int wrap_fallocate(int fd, int mode, off_t off, off_t len)
+static inline int wrap_fallocate(int fd, int mode, off_t off, off_t len)
 {
 	long limit = LOAD(inj_alloc_limit);
 	int err;
@@ -493,14 +493,14 @@ static int wrap_fallocate(int fd, int mode, off_t off, off_t len)
 	return sys_default.fallocate(fd, mode, off, len);
 }
 
-static int wrap_ftruncate(int fd, off_t len)
+static inline int wrap_ftruncate(int fd, off_t len)
 {
 	INC(inj_ftruncates);
 	return sys_default.ftruncate(fd, len);
 }
 
 /* Before the first cache. */
-static void wrappers_install(void)
+static inline void wrappers_install(void)
 {
 	sys.pread = wrap_pread;
 	sys.pwrite = wrap_pwrite;
@@ -512,13 +512,13 @@ static void wrappers_install(void)
 }
 
 /* After the last cache is destroyed. */
-static void wrappers_remove(void)
+static inline void wrappers_remove(void)
 {
 	inj_disarm_all();
 	sys = sys_default;
 }
 
-static void read_log_start(void)
+static inline void read_log_start(void)
 {
 	pthread_mutex_lock(&read_log_lock);
 	read_log_n = 0;
@@ -527,7 +527,7 @@ static void read_log_start(void)
 }
 
 /* Stop logging; returns the number of preads logged (copied to @out). */
-static int read_log_stop(struct read_rec *out, int max)
+static inline int read_log_stop(struct read_rec *out, int max)
 {
 	int n;
 
@@ -549,7 +549,7 @@ struct dir_cfg {
 	unsigned int dirty_expire_ms, writeback_interval_ms;
 };
 
-static struct pcache *dir_cache(const struct dir_cfg *dc)
+static inline struct pcache *dir_cache(const struct dir_cfg *dc)
 {
 	struct pcache_config cfg;
 	struct pcache *pc = NULL;
@@ -574,7 +574,7 @@ static struct pcache *dir_cache(const struct dir_cfg *dc)
 	return pc;
 }
 
-static struct pcache_stats stats_of(struct pcache *pc)
+static inline struct pcache_stats stats_of(struct pcache *pc)
 {
 	struct pcache_stats st;
 
@@ -585,7 +585,7 @@ static struct pcache_stats stats_of(struct pcache *pc)
 	return st;
 }
 
-static uint64_t now_ms(void)
+static inline uint64_t now_ms(void)
 {
 	struct timespec t;
 
@@ -593,7 +593,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-static long round_up(long x, long a)
+static inline long round_up(long x, long a)
 {
 	return (x + a - 1) / a * a;
 }

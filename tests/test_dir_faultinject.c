@@ -237,7 +237,7 @@ static void op_read(struct run *r, int k)
 	r->fired += fired;
 	check_io_result(r, what, got, want, fired, false);
 	if (got > 0) {
-		char ctx[200];
+		char ctx[256];
 
 		snprintf(ctx, sizeof(ctx), "%s, step %d: %s", r->ctx, r->step, what);
 		model_cmp(&r->m, buf, (size_t)got, (size_t)off, ctx);
