@@ -332,7 +332,9 @@ static const char *const inj_kind_name[INJ_NR] = {
 /* All atomics (__atomic_*, relaxed unless noted). */
 static long inj_preads, inj_pwrites, inj_fsyncs, inj_fdatasyncs, inj_allocs,
 	inj_punches, inj_ftruncates;
-static int inj_write_delay_us;	/* sleep before every pwrite/pwritev */
+static int inj_write_delay_us;	/* sleep before every pwrite/pwritev, */
+static int inj_write_page_us;	/* and this much more per 4 KiB it writes */
+static int inj_writes_in_flight;	/* pwrite/pwritev calls not returned yet */
 static int inj_write_errno;	/* every pwrite/pwritev fails with it */
 static long inj_alloc_limit = -1;	/* allocations reaching past it: ENOSPC */
 /* Fail the n-th call of a kind (counted from inj_arm), once or from then on. */
@@ -373,6 +375,7 @@ static inline void inj_disarm_all(void)
 		__atomic_store_n(&inj_fail_at[k], 0, __ATOMIC_RELEASE);
 	STORE(inj_write_errno, 0);
 	STORE(inj_write_delay_us, 0);
+	STORE(inj_write_page_us, 0);
 	STORE(inj_alloc_limit, -1);
 }
 
@@ -407,9 +410,11 @@ static inline ssize_t wrap_pread(int fd, void *buf, size_t count, off_t off)
 	return sys_default.pread(fd, buf, count, off);
 }
 
-static inline int write_fault(void)
+static inline int write_fault(size_t bytes)
 {
-	int us = LOAD(inj_write_delay_us), err;
+	long us = LOAD(inj_write_delay_us) +
+		  (long)(bytes / PAGE) * LOAD(inj_write_page_us);
+	int err;
 
 	if (us)
 		usleep((useconds_t)us);
@@ -419,7 +424,7 @@ static inline int write_fault(void)
 
 static inline ssize_t wrap_pwrite(int fd, const void *buf, size_t count, off_t off)
 {
-	int err = write_fault();
+	int err = write_fault(count);
 
 	INC(inj_pwrites);
 	if (err) {
@@ -431,14 +436,23 @@ static inline ssize_t wrap_pwrite(int fd, const void *buf, size_t count, off_t o
 
 static inline ssize_t wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
-	int err = write_fault();
+	size_t bytes = 0;
+	ssize_t ret;
+	int err;
 
+	for (int i = 0; i < n; i++)
+		bytes += iov[i].iov_len;
+	INC(inj_writes_in_flight);
+	err = write_fault(bytes);
 	INC(inj_pwrites);
 	if (err) {
+		__atomic_sub_fetch(&inj_writes_in_flight, 1, __ATOMIC_RELAXED);
 		errno = err;
 		return -1;
 	}
-	return sys_default.pwritev(fd, iov, n, off);
+	ret = sys_default.pwritev(fd, iov, n, off);
+	__atomic_sub_fetch(&inj_writes_in_flight, 1, __ATOMIC_RELAXED);
+	return ret;
 }
 
 static inline int wrap_fsync(int fd)

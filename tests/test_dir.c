@@ -35,8 +35,10 @@
  *      pages are zapped by reclaim and fault back in with the right bytes
  *      (stores through a writable view survive reclaim too).
  *  (h) dirty throttling: 256 KiB dirty limit, a backend that takes 1 ms per
- *      write: writers are throttled and dirty pages stay under the limit
- *      (sampled); the flusher writes expired pages with no fsync.
+ *      write call and 16 MB/s: writers are throttled and dirty pages stay
+ *      under the limit
+ *      (sampled); the flusher writes expired pages with no fsync; an fsync
+ *      while the flusher's write of the pages is in flight waits for it.
  *  (i) errseq: EIO from the backing file's writes is reported by fsync once
  *      per open file, to a file opened after an error nobody saw, not to
  *      one opened after it was seen; no data is lost.
@@ -847,7 +849,7 @@ static void test_throttle(unsigned int bs, int pw)
 	struct dir_cfg dc = { .block_size = bs, .perform_write = pw,
 			      .dirty_limit = DIRTY_LIMIT };
 	struct pcache *pc = dir_cache(&dc);
-	unsigned char *buf = malloc(SEQ_CHUNK);
+	unsigned char *src = malloc(SEQ_BYTES);
 	uint64_t thresh = DIRTY_LIMIT / PAGE;
 	/*
 	 * Slack: a writer checks the limit after each step, so it may dirty
@@ -863,23 +865,29 @@ static void test_throttle(unsigned int bs, int pw)
 
 	snprintf(ctx, sizeof(ctx), "throttle bs %u pw %d", bs, pw);
 	fd = open_file(pc, "flood", O_CREAT | O_RDWR);
-	STORE(inj_write_delay_us, 1000);	/* a slow disk */
+	/* The source is ready: the writer does nothing but write. */
+	pattern_fill(src, SEQ_BYTES, 7, 0);
+	/*
+	 * A slow disk: 1 ms per write call and 16 MB/s, slower than any
+	 * writer, ThreadSanitizer's included.
+	 */
+	STORE(inj_write_delay_us, 1000);
+	STORE(inj_write_page_us, 250);
 	sampler_start(&s, pc);
 	t0 = now_ms();
-	for (long off = 0; off < SEQ_BYTES; off += SEQ_CHUNK) {
-		pattern_fill(buf, SEQ_CHUNK, 7, (uint64_t)off);
-		CHECK_EQ(pcache_pwrite(fd, buf, SEQ_CHUNK, off), SEQ_CHUNK);
-	}
+	for (long off = 0; off < SEQ_BYTES; off += SEQ_CHUNK)
+		CHECK_EQ(pcache_pwrite(fd, src + off, SEQ_CHUNK, off), SEQ_CHUNK);
 	t0 = now_ms() - t0;
 	sampler_stop(&s);
 	STORE(inj_write_delay_us, 0);
+	STORE(inj_write_page_us, 0);
 	st = stats_of(pc);
 	CHECK(st.throttle_waits > 0, "%s: the writer was never throttled", ctx);
 	CHECK(s.max_dirty <= thresh + slack, "%s: %llu pages dirty at most (%llu samples), "
 	      "the limit is %llu pages + %llu slack", ctx, (unsigned long long)s.max_dirty,
 	      (unsigned long long)s.samples, (unsigned long long)thresh,
 	      (unsigned long long)slack);
-	printf("throttle bs %u pw %d: 8 MiB, 1 ms per backend write: %llu ms, %llu "
+	printf("throttle bs %u pw %d: 8 MiB to a 16 MB/s backend: %llu ms, %llu "
 	       "throttle waits (%llu ms), at most %llu dirty (+ writeback: %llu) of a %llu "
 	       "page limit, %llu samples\n", bs, pw, (unsigned long long)t0,
 	       (unsigned long long)st.throttle_waits,
@@ -899,7 +907,7 @@ static void test_throttle(unsigned int bs, int pw)
 	CHECK_EQ(pcache_close(fd), 0);
 	CHECK_EQ(pcache_unlink(pc, "flood"), 0);
 	CHECK_EQ(pcache_destroy(pc), 0);
-	free(buf);
+	free(src);
 }
 
 static void test_flusher(unsigned int bs)
@@ -930,6 +938,42 @@ static void test_flusher(unsigned int bs)
 	       (unsigned long long)(now_ms() - t0), (unsigned long long)st.flusher_runs);
 	CHECK_EQ(pcache_close(fd), 0);
 	CHECK_EQ(pcache_unlink(pc, "expire"), 0);
+	CHECK_EQ(pcache_destroy(pc), 0);
+	model_free(&m);
+}
+
+/*
+ * fsync while the flusher's write of the same pages is in flight: the pages
+ * are clean already (the flusher took them), so fsync must wait for their
+ * writeback to end before it syncs the backing file and returns.
+ */
+static void test_fsync_waits_for_flusher(unsigned int bs)
+{
+	struct dir_cfg dc = { .block_size = bs, .dirty_expire_ms = 20,
+			      .writeback_interval_ms = 10 };
+	struct pcache *pc = dir_cache(&dc);
+	struct model m;
+	uint64_t t0;
+	int fd, rc;
+
+	model_init(&m, 8 * PAGE);
+	fd = open_file(pc, "inflight", O_CREAT | O_RDWR);
+	STORE(inj_write_delay_us, 300000);	/* each backing write takes 300 ms */
+	CHECK_EQ(write_pattern(fd, &m, 11, 0, 4 * PAGE + 10), 4 * PAGE + 10);
+	t0 = now_ms();
+	while (!LOAD(inj_writes_in_flight) && now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(LOAD(inj_writes_in_flight) > 0, "fsync vs flusher: the flusher never started "
+	      "writing in 5 s");
+	rc = pcache_fsync(fd);
+	CHECK_EQ(rc, 0);
+	/* Returned: the bytes must be in the backing file now. */
+	check_backing("inflight", &m, "fsync while the flusher's write of the pages is in flight");
+	STORE(inj_write_delay_us, 0);
+	printf("fsync during the flusher's write (bs %u): returned after %llu ms\n", bs,
+	       (unsigned long long)(now_ms() - t0));
+	CHECK_EQ(pcache_close(fd), 0);
+	CHECK_EQ(pcache_unlink(pc, "inflight"), 0);
 	CHECK_EQ(pcache_destroy(pc), 0);
 	model_free(&m);
 }
@@ -1053,6 +1097,7 @@ int main(void)
 	test_throttle(2048, 0);
 	test_throttle(2048, 1);
 	test_flusher(512);
+	test_fsync_waits_for_flusher(1024);
 	test_errseq_fsync(512);
 	test_errseq_unseen(4096);
 
