@@ -25,7 +25,8 @@
  *    redirties its pages (nothing is dropped) and is recorded in the
  *    mapping's errseq_t.
  *  - setsize is ftruncate, which frees the blocks past the new end (holes
- *    stay holes); sync makes the backing file's size i_size and fsyncs it.
+ *    stay holes) - blocks allocated past the backing file's end too
+ *    (dir_trim_to); sync makes the backing file's size i_size and fsyncs it.
  *
  * The backing file's size lags i_size while appended data is dirty:
  * disk_size is what pcache last made it.  Bytes past disk_size read as
@@ -69,6 +70,12 @@ struct dir_sb {
 struct dir_inode {
 	int fd;
 	loff_t disk_size;		/* atomic: the backing file's size */
+	/*
+	 * Atomic: the end of the highest block fallocate was asked for since
+	 * the last truncate - blocks may be allocated up to here even past
+	 * disk_size (appends not written back yet).  Changed under i_rwsem.
+	 */
+	loff_t alloc_end;
 	pthread_mutex_t ext_lock;	/* a leaf */
 	loff_t data_lo, data_hi;	/* a known data extent (ext_lock) */
 };
@@ -170,6 +177,11 @@ static int dir_read(struct inode *inode, loff_t pos, char *dst, size_t len)
 /* Allocate storage for [pos, pos+len): get_block(create=1), in one call. */
 static int dir_alloc(struct inode *inode, loff_t pos, loff_t len)
 {
+	struct dir_inode *di = DI(inode);
+
+	/* Before the call: a failing fallocate may have allocated part of it. */
+	if (pos + len > __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED))
+		__atomic_store_n(&di->alloc_end, pos + len, __ATOMIC_RELAXED);
 	stat_add(inode->i_sb, backend_allocs, 1);
 	if (sys.fallocate(DI(inode)->fd, FALLOC_FL_KEEP_SIZE, pos, len))
 		return sys_err();
@@ -416,20 +428,55 @@ static ssize_t dir_perform_write(struct file *file, struct iov_iter *i,
 	return batch_perform_write(file, i, pos, &dir_batch_ops);
 }
 
-/* A failed write allocated blocks in [size, end) past i_size: give them back. */
+/*
+ * Make the backing file @size bytes long with no block allocated past it.
+ * Blocks may be allocated past the backing file's end (fallocate with
+ * FALLOC_FL_KEEP_SIZE for appends not written back yet, up to alloc_end).
+ * A truncate that grows the file frees none of them and ext4 ignores
+ * punches past EOF, so the file is first grown over them: the truncate to
+ * @size then shrinks it, which frees every block past the new end on every
+ * filesystem.  Caller holds i_rwsem, so nothing allocates meanwhile, and
+ * writeback never writes past i_size (>= @size), so the shrink drops no
+ * written byte.
+ */
+static int dir_trim_to(struct inode *inode, loff_t size)
+{
+	struct dir_inode *di = DI(inode);
+	loff_t alloc_end = __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED);
+
+	forget_extents(di);
+	if (alloc_end > size && alloc_end > disk_size(di)) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, alloc_end))
+			return sys_err();
+		__atomic_store_n(&di->disk_size, alloc_end, __ATOMIC_RELEASE);
+	}
+	stat_add(inode->i_sb, backend_other, 1);
+	if (sys.ftruncate(di->fd, size))
+		return sys_err();
+	__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
+	if (alloc_end > size)
+		__atomic_store_n(&di->alloc_end, size, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * A failed write allocated blocks in [size, end) past i_size: give them
+ * back (the kernel's ext2_write_failed truncates).  If that fails, blocks
+ * stay past EOF, or the backing file is longer than the file until the
+ * next truncate or sync: never wrong bytes below i_size, and the error goes
+ * to errseq for fsync to report.
+ */
 static void dir_release_blocks(struct inode *inode, loff_t size, loff_t end)
 {
-	loff_t bs = i_blocksize(inode);
-	loff_t from = (size + bs - 1) & ~(bs - 1);
+	int err;
 
-	end = (end + bs - 1) & ~(bs - 1);
-	if (end <= from)
+	if (end <= size ||
+	    __atomic_load_n(&DI(inode)->alloc_end, __ATOMIC_RELAXED) <= size)
 		return;
-	forget_extents(DI(inode));
-	stat_add(inode->i_sb, backend_allocs, 1);
-	/* Best effort: a failure leaves blocks past EOF, never wrong data. */
-	sys.fallocate(DI(inode)->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      from, end - from);
+	err = dir_trim_to(inode, size);
+	if (err)
+		mapping_set_error(&inode->i_data, err);
 }
 
 /*
@@ -816,14 +863,7 @@ static int dir_list(struct pcache *pc, pcache_list_fn fn, void *arg)
 
 static int dir_setsize(struct inode *inode, loff_t size)
 {
-	struct dir_inode *di = DI(inode);
-
-	forget_extents(di);
-	stat_add(inode->i_sb, backend_other, 1);
-	if (sys.ftruncate(di->fd, size))
-		return sys_err();
-	__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
-	return 0;
+	return dir_trim_to(inode, size);
 }
 
 static int dir_sync(struct inode *inode, int datasync)

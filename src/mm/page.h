@@ -14,8 +14,8 @@
  *   (new) ---------------------------> locked ----------------------> uptodate
  *                                                                        |
  *        folio_mark_dirty(): set_page_dirty()  <- write_end / view store |
- *          dirty ---- writepages: clear_page_dirty_for_io() ---------> writeback
- *          writeback ---- end_page_writeback() ----------------------> clean
+ *          dirty ---- writepages: clear_dirty_start_writeback() -----> writeback
+ *          writeback ---- folio_end_writeback() ---------------------> clean
  *   delete_from_page_cache() (page locked, not writeback) ----> mapping = NULL
  *
  * Invariants:

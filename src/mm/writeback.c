@@ -6,13 +6,15 @@
  * for it, so writeback finds dirty pages without walking clean ones.
  *
  *   folio_mark_dirty()          clean -> dirty       (write_end, view store)
- *   clear_page_dirty_for_io()   dirty -> clean       (page locked, before I/O)
- *   set_page_writeback()        -> writeback         (page locked)
- *   end_page_writeback()        writeback -> done    (I/O finished)
+ *   clear_dirty_start_writeback() dirty -> writeback (page locked, before I/O)
+ *   folio_end_writeback()       writeback -> done    (I/O finished)
  *
  * Tags change under the mapping's i_pages_lock (write side), flags with
  * atomics; PG_dirty is set before the tag and cleared before the tag, so a
  * tagged walk may see a clean page (skipped) but never miss a dirty one.
+ * A page under writeback carries RADIX_TAG_WRITEBACK until its I/O ends; it
+ * replaces the dirty tag in the same lock section, so a page being written
+ * is always in one of the two tags and fsync either writes it or waits.
  *
  * Errors: a failed page write is recorded with mapping_set_error() in the
  * mapping's errseq_t; fsync reports it once per open file.
@@ -128,10 +130,42 @@ bool clear_page_dirty_for_io(struct page *page)
 	return true;
 }
 
+/*
+ * Dirty -> writeback, page locked (the kernel's folio_clear_dirty_for_io()
+ * then __folio_start_writeback()).  The index's dirty tag becomes the
+ * writeback tag in one i_pages_lock section: a data-integrity sync
+ * (filemap_write_and_wait_range) that misses the page in its dirty walk -
+ * the flusher took it - finds it in its writeback wait.  Returns false if
+ * the page was not dirty.
+ */
+static bool clear_dirty_start_writeback(struct address_space *mapping,
+					struct page *page)
+{
+	struct pcache *pc = mapping->host->i_sb;
+
+	assert(PageLocked(page));
+	if (!TestClearPageDirty(page))
+		return false;
+	__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
+	set_page_writeback(page);
+	__atomic_add_fetch(&pc->nr_writeback, 1, __ATOMIC_RELAXED);
+	pthread_rwlock_wrlock(&mapping->i_pages_lock);
+	radix_tag_clear(&mapping->i_pages, page->index, RADIX_TAG_DIRTY);
+	radix_tag_set(&mapping->i_pages, page->index, RADIX_TAG_WRITEBACK);
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	return true;
+}
+
 void folio_end_writeback(struct page *page)
 {
-	struct pcache *pc = page->home->host->i_sb;
+	struct address_space *mapping = page->home;
+	struct pcache *pc = mapping->host->i_sb;
 
+	/* The I/O is done: a waiter that misses the page has nothing to wait for. */
+	pthread_rwlock_wrlock(&mapping->i_pages_lock);
+	if (page->mapping == mapping)
+		radix_tag_clear(&mapping->i_pages, page->index, RADIX_TAG_WRITEBACK);
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
 	end_page_writeback(page);
 	__atomic_sub_fetch(&pc->nr_writeback, 1, __ATOMIC_RELAXED);
 }
@@ -189,10 +223,8 @@ int write_cache_pages(struct address_space *mapping,
 			}
 			/* Stores through views must fault again once it is clean. */
 			page_mkclean(page);
-			if (!clear_page_dirty_for_io(page))
+			if (!clear_dirty_start_writeback(mapping, page))
 				goto next;
-			set_page_writeback(page);
-			__atomic_add_fetch(&pc->nr_writeback, 1, __ATOMIC_RELAXED);
 			err = writepage(page, wbc, data);
 			if (err) {
 				mapping_set_error(mapping, err);
