@@ -78,6 +78,13 @@ struct dir_inode {
 	loff_t alloc_end;
 	pthread_mutex_t ext_lock;	/* a leaf */
 	loff_t data_lo, data_hi;	/* a known data extent (ext_lock) */
+	/*
+	 * A leaf, held around every call that can change the backing file's
+	 * size: writeback's writes, sync's and truncate's ftruncates.  So a
+	 * size read under it is the file's, and sync never shrinks the file
+	 * under pages the flusher has just written past the i_size it read.
+	 */
+	pthread_mutex_t size_lock;
 };
 
 static inline struct dir_inode *DI(const struct inode *inode)
@@ -443,21 +450,29 @@ static int dir_trim_to(struct inode *inode, loff_t size)
 {
 	struct dir_inode *di = DI(inode);
 	loff_t alloc_end = __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED);
+	int err = 0;
 
 	forget_extents(di);
+	pthread_mutex_lock(&di->size_lock);
 	if (alloc_end > size && alloc_end > disk_size(di)) {
 		stat_add(inode->i_sb, backend_other, 1);
-		if (sys.ftruncate(di->fd, alloc_end))
-			return sys_err();
+		if (sys.ftruncate(di->fd, alloc_end)) {
+			err = sys_err();
+			goto out_unlock;
+		}
 		__atomic_store_n(&di->disk_size, alloc_end, __ATOMIC_RELEASE);
 	}
 	stat_add(inode->i_sb, backend_other, 1);
-	if (sys.ftruncate(di->fd, size))
-		return sys_err();
+	if (sys.ftruncate(di->fd, size)) {
+		err = sys_err();
+		goto out_unlock;
+	}
 	__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
 	if (alloc_end > size)
 		__atomic_store_n(&di->alloc_end, size, __ATOMIC_RELAXED);
-	return 0;
+out_unlock:
+	pthread_mutex_unlock(&di->size_lock);
+	return err;
 }
 
 /*
@@ -589,6 +604,7 @@ static void wb_flush(struct wb_batch *wb)
 	unsigned int r, p;
 	int err = 0;
 
+	pthread_mutex_lock(&di->size_lock);
 	if (sb->uring && wb->nr_runs > 1) {
 		err = write_runs_uring(sb, di, pc, wb);
 	} else {
@@ -600,6 +616,7 @@ static void wb_flush(struct wb_batch *wb)
 		end = max(end, wb->runs[r].pos + (loff_t)wb->runs[r].len);
 	if (!err)
 		disk_size_raise(di, end);
+	pthread_mutex_unlock(&di->size_lock);
 	for (p = 0; p < wb->nr_pages; p++) {
 		struct page *page = wb->pages[p];
 
@@ -760,6 +777,7 @@ static int dir_fill_inode(struct pcache *pc, int fd, struct inode *inode)
 	di->fd = fd;
 	di->disk_size = st.st_size;
 	pthread_mutex_init(&di->ext_lock, NULL);
+	pthread_mutex_init(&di->size_lock, NULL);
 	inode->i_private = di;
 	inode->i_size = st.st_size;
 	inode->i_mode = st.st_mode;
@@ -870,15 +888,23 @@ static int dir_sync(struct inode *inode, int datasync)
 {
 	struct dir_inode *di = DI(inode);
 	loff_t isize = i_size_read(inode);
-	int err;
+	int err = 0;
 
-	/* An append written back whole may still end in a hole: the size too. */
+	/*
+	 * An append written back whole may still end in a hole: the size too.
+	 * Only ever up (size_lock: the flusher may have written past @isize).
+	 */
+	pthread_mutex_lock(&di->size_lock);
 	if (disk_size(di) < isize) {
 		stat_add(inode->i_sb, backend_other, 1);
 		if (sys.ftruncate(di->fd, isize))
-			return sys_err();
-		disk_size_raise(di, isize);
+			err = sys_err();
+		else
+			disk_size_raise(di, isize);
 	}
+	pthread_mutex_unlock(&di->size_lock);
+	if (err)
+		return err;
 	stat_add(inode->i_sb, backend_syncs, 1);
 	err = datasync ? sys.fdatasync(di->fd) : sys.fsync(di->fd);
 	return err ? sys_err() : 0;
@@ -892,6 +918,7 @@ static void dir_evict(struct inode *inode)
 		return;
 	sys.close(di->fd);
 	pthread_mutex_destroy(&di->ext_lock);
+	pthread_mutex_destroy(&di->size_lock);
 	kfree(di);
 	inode->i_private = NULL;
 }
