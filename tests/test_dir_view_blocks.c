@@ -10,7 +10,12 @@
  *     maps the page (a write fault) and lands in block 2: the page was
  *     dirty already, so nothing dirtied block 2;
  *  2. the page is mapped (read fault) after block 0 was dirtied: a dirty
- *     page went in writable, so the store took no write-protect fault.
+ *     page went in writable, so the store took no write-protect fault;
+ *  3. a store maps the page writable with every block dirty; a truncate to
+ *     mid-page cleans the blocks past the new end, and an extending
+ *     truncate brings them back inside the file: the page must be
+ *     write-protected again (pagecache_isize_extended), or a store there
+ *     dirties nothing.
  * In both the backing file must hold the stored byte after fsync.
  */
 #include <fcntl.h>
@@ -46,7 +51,11 @@ static void one_case(const char *dir, int how)
 		CHECK(0, "pcache_mmap: %d", PCACHE_PTR_ERR(v));
 		exit(test_exit());
 	}
-	if (how == 2) {
+	if (how == 3) {
+		v[0] = 1;					/* every block dirty */
+		CHECK_EQ(pcache_ftruncate(fd, 1100), 0);	/* blocks 3-7 clean */
+		CHECK_EQ(pcache_ftruncate(fd, 4096), 0);
+	} else if (how == 2) {
 		CHECK_EQ(pcache_pwrite(fd, buf, 10, 0), 10);	/* block 0 dirty */
 		sink = v[100];					/* mapped: read fault */
 		(void)sink;
@@ -77,7 +86,8 @@ int main(void)
 	}
 	one_case(dir, 1);
 	one_case(dir, 2);
-	for (int how = 1; how <= 2; how++) {
+	one_case(dir, 3);
+	for (int how = 1; how <= 3; how++) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "%s/case-%d", dir, how);

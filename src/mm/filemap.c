@@ -415,6 +415,15 @@ void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to)
 		return;
 	if (PageUptodate(page))
 		zero_user_segment(page, partial, PAGE_SIZE);
+	/*
+	 * Blocks past @from were clean (truncate cleared them) but are now
+	 * inside the file, and a view may map the page writable: make the next
+	 * store fault, so that page_mkwrite dirties every block (the kernel's
+	 * folio_mkclean here).  Else writeback, which writes only dirty
+	 * blocks, drops what is stored there.
+	 */
+	if (inode->i_data.flags & AS_BLOCKS)
+		page_mkclean(page);
 	unlock_page(page);
 	put_page(page);
 }
