@@ -371,8 +371,13 @@ void truncate_pagecache(struct inode *inode, loff_t newsize)
 	    !filemap_get_page(mapping, (pgoff_t)newsize >> PAGE_SHIFT, FGP_LOCK,
 			      &page)) {
 		wait_on_page_writeback(page);
-		if (PageUptodate(page))
-			zero_user_segment(page, partial, PAGE_SIZE);
+		/*
+		 * Even if the page is not uptodate, as the kernel's
+		 * truncate_inode_partial_folio(): with sub-page blocks its
+		 * blocks past the end may be uptodate (a write filled them),
+		 * and stay so; zeroes are what they hold when the file grows.
+		 */
+		zero_user_segment(page, partial, PAGE_SIZE);
 		if (mapping->a_ops->invalidate_folio)
 			mapping->a_ops->invalidate_folio(page, partial,
 							 PAGE_SIZE - partial);
