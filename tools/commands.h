@@ -7,7 +7,9 @@
 #define PCACHE_TOOLS_COMMANDS_H
 
 int cmd_bench(int argc, char **argv);
+int cmd_crash(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_flood(int argc, char **argv);
 int cmd_stress(int argc, char **argv);
 int cmd_torture(int argc, char **argv);
 
