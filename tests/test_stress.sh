@@ -8,7 +8,8 @@
 #  1. 1M ops (100k sanitized), seed 1, the default 4 threads;
 #  2. one thread and another seed (a replayable sequence);
 #  3. the same seed twice with --threads 1 --verbose: identical op logs;
-#  4. reserved and unknown options are refused with exit status 2;
+#  4. bad and unknown options (--block-size without --backend dir among
+#     them) are refused with exit status 2;
 #  5. --mmap (views: mapped reads and stores, writes from views, reads into
 #     views, msync, madvise, mlock, SIGBUS past EOF): 1M ops (50k
 #     sanitized), seed 1, 4 threads; then one thread and another seed;

@@ -9,7 +9,9 @@
 #include <stdbool.h>
 
 int cmd_bench(int argc, char **argv);
+int cmd_crash(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_flood(int argc, char **argv);
 int cmd_stress(int argc, char **argv);
 int cmd_torture(int argc, char **argv);
 

@@ -12,7 +12,9 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "bench",  cmd_bench,  "benchmarks side by side with the kernel's page cache" },
+	{ "crash",  cmd_crash,  "crash safety: kill a child that fsyncs, check the backing files" },
 	{ "demo",   cmd_demo,   "a short tour: writes, reads, truncate, faults, stats" },
+	{ "flood",  cmd_flood,  "write flood on the dir backend: the memory limit and peak RSS" },
 	{ "stress", cmd_stress, "model-based random test: pcache vs a trivially correct model" },
 	{ "torture", cmd_torture, "the 2007 RFC's deadlocks and corruption, per write strategy" },
 };

@@ -44,6 +44,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -84,6 +85,7 @@
 #define STRESS_VERIFY_HEAD	(80u << 10)	/* window sizes of a range check */
 #define STRESS_VERIFY_TAIL	(8u << 10)
 #define STRESS_BUF_SIZE		(128u << 10)	/* read/verify scratch buffers */
+#define STRESS_MIN_MEM_LIMIT	(64u << 10)	/* --mem-limit: 16 pages at least */
 
 struct stress_opts {
 	uint64_t ops;
@@ -99,6 +101,9 @@ struct stress_opts {
 	bool mmap;		/* --mmap: views and mapped ops */
 	unsigned fault_around;	/* --fault-around (0: the library's) */
 	unsigned fault_threads;	/* --fault-threads (0: the library's) */
+	unsigned block_size;	/* --block-size (0: the backend's) */
+	uint64_t mem_limit;	/* --mem-limit (0: see effective_mem_limit) */
+	bool keep;		/* --keep: leave the temporary backing directory */
 };
 
 /* One file: its descriptors and its model.  Everything under @lock. */
@@ -146,6 +151,12 @@ static size_t page_size;
 static uint64_t model_cap;	/* model bytes per file, excluding slack */
 static size_t model_slack;
 static uint64_t view_len;	/* --mmap: bytes a view covers, model_cap page aligned */
+
+/* The dir backend: its backing directory, made by us (removed unless --keep)? */
+static bool dir_backend;
+static char backing_dir[PATH_MAX];
+static bool backing_dir_ours;
+static uint64_t mem_limit;	/* the cache's, as configured */
 
 static atomic_ullong ops_done;
 static atomic_ullong mismatches;
@@ -224,8 +235,7 @@ static void mismatch(struct worker *w, const char *fmt, ...)
 		fprintf(stderr, "stress:   model size of file %d: %" PRIu64 "\n",
 			w->file, files[w->file].size);
 	fprintf(stderr, "stress:   replay: pcache stress --seed %" PRIu64
-		" --threads %d --files %d --max-size %" PRIu64 "%s%s%s%s%s%s%s"
-		"  (--threads 1 replays the same op sequence)\n",
+		" --threads %d --files %d --max-size %" PRIu64 "%s%s%s%s%s%s%s",
 		opts.seed, opts.threads, opts.files, opts.max_size,
 		opts.strategy_name ? " --strategy " : "",
 		opts.strategy_name ? opts.strategy_name : "",
@@ -233,6 +243,11 @@ static void mismatch(struct worker *w, const char *fmt, ...)
 		opts.backend_arg ? " --backend-arg " : "",
 		opts.backend_arg ? opts.backend_arg : "",
 		opts.mmap ? " --mmap" : "");
+	if (opts.block_size)
+		fprintf(stderr, " --block-size %u", opts.block_size);
+	if (dir_backend)
+		fprintf(stderr, " --mem-limit %" PRIu64, mem_limit);
+	fprintf(stderr, "  (--threads 1 replays the same op sequence)\n");
 	pthread_mutex_unlock(&report_lock);
 }
 
@@ -1891,7 +1906,9 @@ static void usage(FILE *out)
 "and reopens from 1-4 threads, each applied to pcache and to a plain model and\n"
 "compared after every step.  The last line printed is\n"
 "  ops N, mismatches M, seed S\n"
-"and the exit status is 0 only when M is 0.\n"
+"and the exit status is 0 only when M is 0.  With --backend dir, every file\n"
+"is then fsynced and its backing file compared with the model, and so is\n"
+"every file read back through a fresh cache.\n"
 "\n"
 "  --ops N              operations to run (default %llu)\n"
 "  --seed S             PRNG seed (default: from the clock; always printed);\n"
@@ -1902,13 +1919,22 @@ static void usage(FILE *out)
 "  --strategy NAME      write strategy: naive, bounce, bounce-opt, atomic,\n"
 "                       optimistic (default: the library's)\n"
 "  --backend NAME       backend (default: the library's, \"memory\")\n"
-"  --backend-arg ARG    backend argument, e.g. a backing directory\n"
+"  --backend-arg ARG    backend argument, e.g. a backing directory; with\n"
+"                       --backend dir and none, a temporary directory is\n"
+"                       made (and removed at the end)\n"
 "  --mmap               give each file views (pcache_mmap) and add mapped\n"
 "                       reads and stores, writes from views, reads into\n"
 "                       views, msync, madvise, mlock and SIGBUS past EOF;\n"
 "                       exit status 77 if views are not supported here\n"
 "  --fault-around N     pages a view fault installs (default: the library's)\n"
 "  --fault-threads N    view fault handler threads (default: the library's)\n"
+"  --block-size N       the dir backend's block size: 512, 1024, 2048, 4096\n"
+"                       (default: the backend's, 4096); needs --backend dir\n"
+"  --mem-limit BYTES    the cache's memory limit, k/m/g allowed (default: the\n"
+"                       library's; with --backend dir, half of files x\n"
+"                       max size, so that reclaim runs)\n"
+"  --keep               --backend dir without --backend-arg: keep the\n"
+"                       temporary backing directory (its name is printed)\n"
 "  --verbose            log every op to stderr\n"
 "  --help               this text\n",
 		(unsigned long long)STRESS_DEFAULT_OPS, STRESS_MAX_THREADS,
@@ -1980,6 +2006,7 @@ enum {
 	OPT_OPS = 256, OPT_SEED, OPT_THREADS, OPT_FILES, OPT_MAX_SIZE,
 	OPT_STRATEGY, OPT_BACKEND, OPT_BACKEND_ARG, OPT_VERBOSE, OPT_HELP,
 	OPT_MMAP, OPT_FAULT_AROUND, OPT_FAULT_THREADS, OPT_BLOCK_SIZE,
+	OPT_MEM_LIMIT, OPT_KEEP,
 };
 
 static const struct option long_opts[] = {
@@ -1996,8 +2023,9 @@ static const struct option long_opts[] = {
 	{ "mmap",		no_argument,		NULL, OPT_MMAP },
 	{ "fault-around",	required_argument,	NULL, OPT_FAULT_AROUND },
 	{ "fault-threads",	required_argument,	NULL, OPT_FAULT_THREADS },
-	/* reserved: a later issue adds it */
 	{ "block-size",		required_argument,	NULL, OPT_BLOCK_SIZE },
+	{ "mem-limit",		required_argument,	NULL, OPT_MEM_LIMIT },
+	{ "keep",		no_argument,		NULL, OPT_KEEP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -2080,7 +2108,22 @@ static int parse_args(int argc, char **argv, bool *seed_given)
 			opts.fault_threads = (unsigned)v;
 			break;
 		case OPT_BLOCK_SIZE:
-			return bad_usage("--block-size is not supported yet");
+			if (!parse_u64(optarg, false, &v) || v < 512 || v > 4096 ||
+			    (v & (v - 1)))
+				return bad_usage("--block-size: '%s' is not 512, 1024, 2048"
+						 " or 4096", optarg);
+			opts.block_size = (unsigned)v;
+			break;
+		case OPT_MEM_LIMIT:
+			if (!parse_u64(optarg, true, &v) || v < STRESS_MIN_MEM_LIMIT ||
+			    v > (1ull << 40))
+				return bad_usage("--mem-limit: '%s' is not a size in %u..1TiB",
+						 optarg, STRESS_MIN_MEM_LIMIT);
+			opts.mem_limit = v;
+			break;
+		case OPT_KEEP:
+			opts.keep = true;
+			break;
 		case ':':
 			return bad_usage("option '%s' needs an argument", argv[optind - 1]);
 		case '?':
@@ -2094,6 +2137,11 @@ static int parse_args(int argc, char **argv, bool *seed_given)
 	}
 	if (optind < argc)
 		return bad_usage("unexpected argument '%s'", argv[optind]);
+	if (opts.block_size && !(opts.backend && !strcmp(opts.backend, "dir")))
+		return bad_usage("--block-size needs --backend dir");
+	if (opts.keep && !(opts.backend && !strcmp(opts.backend, "dir") &&
+			   !opts.backend_arg))
+		return bad_usage("--keep needs --backend dir without --backend-arg");
 	return -1;
 }
 
@@ -2288,6 +2336,156 @@ static void files_free(void)
 	files = NULL;
 }
 
+/* ---- the dir backend: backing directory and the check against it -------- */
+
+/* --backend dir without --backend-arg: a fresh directory under $TMPDIR. */
+static int backing_dir_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (opts.backend_arg) {
+		snprintf(backing_dir, sizeof(backing_dir), "%s", opts.backend_arg);
+		return 0;
+	}
+	snprintf(backing_dir, sizeof(backing_dir), "%s/pcache-stress.XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(backing_dir))
+		return -errno;
+	backing_dir_ours = true;
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+			struct FTW *ftw)
+{
+	return remove(path) ? -1 : 0;
+}
+
+static void backing_dir_remove(void)
+{
+	if (nftw(backing_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS))
+		fprintf(stderr, "pcache stress: removing %s: %s\n", backing_dir,
+			strerror(errno));
+}
+
+/*
+ * Compare @f's backing file, read with plain open/pread (not through
+ * pcache), with the model: size and every byte.
+ */
+static bool check_backing_file(struct worker *w, struct sfile *f)
+{
+	char path[PATH_MAX + 40];
+	uint64_t off = 0;
+	struct stat st;
+	bool ok = true;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", backing_dir, f->name);
+	w->op = "compare the backing file (open/pread)";
+	w->off = 0; w->len = f->size;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		mismatch(w, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	if ((uint64_t)st.st_size != f->size) {
+		mismatch(w, "%s: st_size %lld after fsync, the model's size is %" PRIu64,
+			 path, (long long)st.st_size, f->size);
+		ok = false;
+	}
+	while (ok && off < f->size) {
+		size_t n = f->size - off < STRESS_BUF_SIZE ? (size_t)(f->size - off) :
+			   STRESS_BUF_SIZE;
+		ssize_t got = pread(fd, w->vbuf, n, (off_t)off);
+
+		if (got != (ssize_t)n) {
+			mismatch(w, "pread(%s, %zu bytes at %" PRIu64 ") returned %zd (%s)",
+				 path, n, off, got, got < 0 ? strerror(errno) : "short");
+			ok = false;
+			break;
+		}
+		ok = check_bytes(w, "pread of the backing file", f->data + off,
+				 w->vbuf, n, off);
+		off += n;
+	}
+	close(fd);
+	return ok;
+}
+
+/*
+ * The dir backend's end: fsync every file; compare every backing file with
+ * the model; then destroy the cache, make a fresh one on the same directory
+ * and compare every file read through it.  The descriptors and views are
+ * closed already (files_final_check).  Prints what it compared.
+ */
+static bool backend_check(struct worker *w, const struct pcache_config *cfg)
+{
+	unsigned long long before = atomic_load(&mismatches), disk_bad, fresh_bad;
+	uint64_t bytes = 0;
+	bool ok = true;
+	int ret;
+
+	for (int i = 0; i < opts.files && ok; i++) {
+		struct sfile *f = &files[i];
+		int fd;
+
+		w->file = i;
+		w->op = "final fsync";
+		w->off = 0; w->len = f->size;
+		fd = pcache_open(cache, f->name, O_RDONLY, 0);
+		if (!check_ret(w, "pcache_open(O_RDONLY)", fd < 0 ? fd : 0, 0))
+			return false;
+		ret = pcache_fsync(fd);
+		ok = check_ret(w, "pcache_fsync", ret, 0);
+		ret = pcache_close(fd);
+		ok = ok && check_ret(w, "pcache_close", ret, 0);
+	}
+	for (int i = 0; i < opts.files && ok; i++) {
+		w->file = i;
+		ok = check_backing_file(w, &files[i]);
+		bytes += files[i].size;
+	}
+	disk_bad = atomic_load(&mismatches) - before;
+
+	if (ok) {
+		w->file = -1;
+		w->op = "pcache_destroy + pcache_create (a fresh cache)";
+		ret = pcache_destroy(cache);
+		cache = NULL;
+		if (!check_ret(w, "pcache_destroy", ret, 0))
+			return false;
+		ret = pcache_create(cfg, &cache);
+		if (ret)
+			cache = NULL;
+		if (!check_ret(w, "pcache_create", ret, 0))
+			return false;
+	}
+	for (int i = 0; i < opts.files && ok; i++) {
+		struct sfile *f = &files[i];
+
+		w->file = i;
+		w->op = "read back through a fresh cache";
+		w->off = 0; w->len = f->size;
+		f->fd = pcache_open(cache, f->name, O_RDONLY, 0);
+		if (!check_ret(w, "pcache_open(O_RDONLY)", f->fd < 0 ? f->fd : 0, 0))
+			return false;
+		ok = verify_file(w, f);
+		ret = pcache_close(f->fd);
+		f->fd = -1;
+		ok = ok && check_ret(w, "pcache_close", ret, 0);
+	}
+	fresh_bad = atomic_load(&mismatches) - before - disk_bad;
+	printf("stress: backend check: %d file%s, %" PRIu64 " bytes, after fsync:"
+	       " backing files %s, a fresh cache %s\n",
+	       opts.files, opts.files == 1 ? "" : "s", bytes,
+	       disk_bad ? "MISMATCH" : "match the model",
+	       !ok && !fresh_bad && !disk_bad ? "not compared" :
+	       disk_bad ? "not compared" : fresh_bad ? "MISMATCH" : "matches the model");
+	return ok;
+}
+
 int cmd_stress(int argc, char **argv)
 {
 	struct worker workers[STRESS_MAX_THREADS];
@@ -2322,6 +2520,17 @@ int cmd_stress(int argc, char **argv)
 		cfg.backend_arg = opts.backend_arg;
 	cfg.fault_around_pages = opts.fault_around;
 	cfg.fault_threads = opts.fault_threads;
+	cfg.block_size = opts.block_size;
+	dir_backend = opts.backend && !strcmp(opts.backend, "dir");
+	backing_dir_ours = false;
+	if (opts.mem_limit)
+		cfg.mem_limit = opts.mem_limit;
+	else if (dir_backend)	/* half the data: reclaim must run */
+		cfg.mem_limit = (uint64_t)opts.files * opts.max_size / 2;
+	cfg.mem_limit &= ~(uint64_t)(page_size - 1);
+	if (cfg.mem_limit < STRESS_MIN_MEM_LIMIT)
+		cfg.mem_limit = STRESS_MIN_MEM_LIMIT;
+	mem_limit = cfg.mem_limit;
 
 	printf("stress: seed %" PRIu64 ", %" PRIu64 " ops, %d thread%s, %d file%s,"
 	       " max size %" PRIu64 ", strategy %s, backend %s%s\n",
@@ -2330,6 +2539,18 @@ int cmd_stress(int argc, char **argv)
 	       pcache_strategy_name(cfg.write_strategy) ?
 	       pcache_strategy_name(cfg.write_strategy) : "?",
 	       cfg.backend ? cfg.backend : "memory", opts.mmap ? ", views" : "");
+	if (dir_backend) {
+		ret = backing_dir_setup();
+		if (ret) {
+			fprintf(stderr, "pcache stress: mkdtemp: %s\n", strerror(-ret));
+			goto out;
+		}
+		cfg.backend_arg = backing_dir;
+		printf("stress: dir backend in %s%s, block size %u, mem limit %" PRIu64
+		       " KiB\n", backing_dir, backing_dir_ours ? " (temporary)" : "",
+		       opts.block_size ? opts.block_size : 4096,
+		       cfg.mem_limit >> 10);
+	}
 	fflush(stdout);
 
 	/* before pcache_create: the library's fault guard chains to it */
@@ -2404,25 +2625,41 @@ int cmd_stress(int argc, char **argv)
 		progress_shown = false;
 	}
 
-	/* the end: one more full compare, then everything through close + reopen */
-	if (!atomic_load(&stop_run)) {
-		struct worker *w = &workers[0];
-
-		w->opno = w->done;
-		if (verify_all(w))
-			files_final_check(w);
-	}
 	done = atomic_load(&ops_done);
 	printf("stress: %" PRIu64 " ops in %.2f s (%.0f ops/s)\n", done, elapsed,
 	       elapsed > 0 ? done / elapsed : 0.0);
-	if (opts.mmap && pcache_stats(cache, &st) == 0)
-		printf("stress: views: %llu faults (+%llu pages around them), %llu wp faults,"
-		       " %llu pages populated, %llu SIGBUS\n",
-		       (unsigned long long)st.view_faults,
-		       (unsigned long long)st.view_fault_around,
-		       (unsigned long long)st.view_wp_faults,
-		       (unsigned long long)st.view_populated,
-		       (unsigned long long)st.view_sigbus);
+
+	/*
+	 * The end: one more full compare, then everything through close +
+	 * reopen; with the dir backend, the backing files and a fresh cache.
+	 */
+	if (!atomic_load(&stop_run)) {
+		struct worker *w = &workers[0];
+		bool ok, have_st;
+
+		w->opno = w->done;
+		ok = verify_all(w) && files_final_check(w);
+		have_st = pcache_stats(cache, &st) == 0;
+		if (have_st && opts.mmap)
+			printf("stress: views: %llu faults (+%llu pages around them), %llu wp faults,"
+			       " %llu pages populated, %llu SIGBUS\n",
+			       (unsigned long long)st.view_faults,
+			       (unsigned long long)st.view_fault_around,
+			       (unsigned long long)st.view_wp_faults,
+			       (unsigned long long)st.view_populated,
+			       (unsigned long long)st.view_sigbus);
+		if (have_st && dir_backend)
+			printf("stress: memory: %llu pages reclaimed, %llu reclaim waits,"
+			       " %llu throttle waits, %llu pages written back,"
+			       " %llu flusher runs\n",
+			       (unsigned long long)st.pages_reclaimed,
+			       (unsigned long long)st.reclaim_waits,
+			       (unsigned long long)st.throttle_waits,
+			       (unsigned long long)st.writeback_pages,
+			       (unsigned long long)st.flusher_runs);
+		if (ok && dir_backend)
+			backend_check(w, &cfg);
+	}
 
 out_free_workers:
 	files_free();
@@ -2440,6 +2677,12 @@ out_free_workers:
 out:
 	free(files);
 	files = NULL;
+	if (backing_dir_ours) {
+		if (opts.keep || atomic_load(&mismatches))
+			printf("stress: kept the backing directory %s\n", backing_dir);
+		else
+			backing_dir_remove();
+	}
 	printf("ops %llu, mismatches %llu, seed %" PRIu64 "\n",
 	       (unsigned long long)atomic_load(&ops_done),
 	       (unsigned long long)atomic_load(&mismatches), opts.seed);

@@ -436,41 +436,38 @@ static ssize_t dir_perform_write(struct file *file, struct iov_iter *i,
 }
 
 /*
- * Make the backing file @size bytes long with no block allocated past it.
+ * The file is now @size bytes (truncate, or a failed write's cleanup):
+ * free every block allocated past it in the backing file, without ever
+ * giving the backing file a size the file never had (a crash may come at
+ * any point: test_crash.sh).
+ *
  * Blocks may be allocated past the backing file's end (fallocate with
- * FALLOC_FL_KEEP_SIZE for appends not written back yet, up to alloc_end).
- * A truncate that grows the file frees none of them and ext4 ignores
- * punches past EOF, so the file is first grown over them: the truncate to
- * @size then shrinks it, which frees every block past the new end on every
- * filesystem.  Caller holds i_rwsem, so nothing allocates meanwhile, and
- * writeback never writes past i_size (>= @size), so the shrink drops no
- * written byte.
+ * FALLOC_FL_KEEP_SIZE for appends not written back yet), and neither a
+ * growing truncate nor a punch past EOF frees them on ext4.  A truncate to
+ * the backing file's own size does (ext4, xfs): it frees everything past
+ * its end and moves nothing.  So:
+ *   @size below the backing size: truncate to @size (a shrink frees);
+ *   else: truncate to the backing size as it is.  The blocks between it and
+ *   @size held appends not written back; writeback allocates them again.
+ * A growing truncate reaches the backing file at sync (dir_sync), which is
+ * when it must be durable.  Caller holds i_rwsem.
  */
 static int dir_trim_to(struct inode *inode, loff_t size)
 {
 	struct dir_inode *di = DI(inode);
-	loff_t alloc_end = __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED);
+	loff_t to;
 	int err = 0;
 
 	forget_extents(di);
 	pthread_mutex_lock(&di->size_lock);
-	if (alloc_end > size && alloc_end > disk_size(di)) {
-		stat_add(inode->i_sb, backend_other, 1);
-		if (sys.ftruncate(di->fd, alloc_end)) {
-			err = sys_err();
-			goto out_unlock;
-		}
-		__atomic_store_n(&di->disk_size, alloc_end, __ATOMIC_RELEASE);
-	}
+	to = min(size, disk_size(di));
 	stat_add(inode->i_sb, backend_other, 1);
-	if (sys.ftruncate(di->fd, size)) {
+	if (sys.ftruncate(di->fd, to))
 		err = sys_err();
-		goto out_unlock;
-	}
-	__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
-	if (alloc_end > size)
-		__atomic_store_n(&di->alloc_end, size, __ATOMIC_RELAXED);
-out_unlock:
+	else
+		__atomic_store_n(&di->disk_size, to, __ATOMIC_RELEASE);
+	if (!err)
+		__atomic_store_n(&di->alloc_end, to, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&di->size_lock);
 	return err;
 }

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "../base/alloc.h"
+#include "../fs/buffer.h"
 #include "../fs/fs.h"
 #include "../lib/uaccess.h"
 #include "filemap.h"
@@ -336,10 +337,20 @@ static unsigned int continue_range(struct view *view, pgoff_t index,
 	return done;
 }
 
-/* Clean pages of writable views go in write-protected: page_mkwrite. */
+/*
+ * Clean pages of writable views go in write-protected: page_mkwrite.  So
+ * do dirty pages of a block mapping with a clean block (a write dirtied
+ * only some): a store must take the fault that dirties every block, or
+ * writeback, which writes only dirty blocks, would lose it.
+ */
 static bool install_wp(const struct view *view, const struct page *page)
 {
-	return view->wp && !PageDirty(page);
+	const struct address_space *mapping = page->mapping;
+
+	if (!view->wp || !PageDirty(page))
+		return view->wp;
+	return (mapping->flags & AS_BLOCKS) &&
+	       page_blocks(page, BLK_DIRTY_SHIFT) != blocks_all(mapping->host);
 }
 
 /*

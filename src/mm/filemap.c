@@ -372,8 +372,10 @@ void truncate_pagecache(struct inode *inode, loff_t newsize)
 			      &page)) {
 		wait_on_page_writeback(page);
 		/*
-		 * Zeroed even if not uptodate: with sub-page blocks, the block
-		 * holding the new end may be uptodate in a page that is not.
+		 * Even if the page is not uptodate, as the kernel's
+		 * truncate_inode_partial_folio(): with sub-page blocks its
+		 * blocks past the end may be uptodate (a write filled them),
+		 * and stay so; zeroes are what they hold when the file grows.
 		 */
 		zero_user_segment(page, partial, PAGE_SIZE);
 		if (mapping->a_ops->invalidate_folio)
@@ -418,6 +420,15 @@ void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to)
 		return;
 	/* Not uptodate too: an uptodate block may end there (truncate_pagecache). */
 	zero_user_segment(page, partial, PAGE_SIZE);
+	/*
+	 * Blocks past @from were clean (truncate cleared them) but are now
+	 * inside the file, and a view may map the page writable: make the next
+	 * store fault, so that page_mkwrite dirties every block (the kernel's
+	 * folio_mkclean here).  Else writeback, which writes only dirty
+	 * blocks, drops what is stored there.
+	 */
+	if (inode->i_data.flags & AS_BLOCKS)
+		page_mkclean(page);
 	unlock_page(page);
 	put_page(page);
 }

@@ -296,8 +296,10 @@ void zero_user_segment(struct page *page, size_t from, size_t to);
 
 /*
  * i_size grows from @from to @to: zero the cached tail of the old last page
- * past @from (a view could have written there), as the kernel's
- * pagecache_isize_extended().  Caller holds i_rwsem exclusive.
+ * past @from (a view could have written there) and, with sub-page blocks,
+ * write-protect that page in views so the next store dirties its blocks,
+ * as the kernel's pagecache_isize_extended().  Caller holds i_rwsem
+ * exclusive.
  */
 void pagecache_isize_extended(struct inode *inode, loff_t from, loff_t to);
 

@@ -186,26 +186,39 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000 + (uint64_t)t.tv_nsec;
 }
 
+/*
+ * Take one page of the limit, if one is free.  Never counts past the limit,
+ * not even for a moment: pages_cached is read by pcache_stats(), and a
+ * count raised first and checked after showed one page over the limit per
+ * thread in direct reclaim.
+ */
+static bool try_charge(struct pcache *pc)
+{
+	uint64_t n = __atomic_load_n(&pc->nr_pages, __ATOMIC_RELAXED);
+
+	while (n < pc->mem_limit_pages)
+		if (__atomic_compare_exchange_n(&pc->nr_pages, &n, n + 1, true,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
 int cache_charge_page(struct pcache *pc, bool nowait)
 {
-	uint64_t n = __atomic_add_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
 	uint64_t start = 0, errors = 0;
 
-	if (likely(n <= pc->mem_limit_pages))
+	if (likely(try_charge(pc)))
 		return 0;
 	/* The memory backend's pages are its only copy: full is full. */
 	if (!pc->wb_running)
-		goto out_nospc;
+		return -ENOSPC;
 	for (;;) {
 		shrink_lru(pc, RECLAIM_BATCH);
-		if (__atomic_load_n(&pc->nr_pages, __ATOMIC_RELAXED) <=
-		    pc->mem_limit_pages)
+		if (try_charge(pc))
 			return 0;
 		wakeup_flusher(pc);
-		if (nowait) {
-			__atomic_sub_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
+		if (nowait)
 			return -EAGAIN;
-		}
 		if (!start) {
 			start = now_ns();
 			errors = stat_read(pc, writeback_errors);
@@ -217,8 +230,6 @@ int cache_charge_page(struct pcache *pc, bool nowait)
 		}
 		wb_wait_progress(pc, 2000000);
 	}
-out_nospc:
-	__atomic_sub_fetch(&pc->nr_pages, 1, __ATOMIC_RELAXED);
 	return -ENOSPC;
 }
 

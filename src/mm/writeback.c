@@ -107,11 +107,16 @@ bool folio_mark_dirty(struct page *page)
 	struct address_space *mapping = page->mapping;
 
 	assert(PageUptodate(page));
+	/*
+	 * Always the op, even for a dirty page: block_dirty_folio dirties
+	 * every block, and a page dirty in one block (a write) that is
+	 * stored to through a view must have the others dirtied too.
+	 */
+	if (mapping->a_ops->dirty_folio)
+		return mapping->a_ops->dirty_folio(mapping, page);
 	/* Fast path: already dirty, nothing to tag. */
 	if (PageDirty(page))
 		return false;
-	if (mapping->a_ops->dirty_folio)
-		return mapping->a_ops->dirty_folio(mapping, page);
 	return filemap_dirty_folio(mapping, page);
 }
 
