@@ -250,6 +250,28 @@ int pcache_fstat(int fd, struct stat *st);
 int pcache_unlink(struct pcache *pc, const char *name);
 
 /*
+ * pcache_rename - rename file @old to @new, atomically replacing @new if it
+ * exists (its open descriptors keep working, as after an unlink).  Open
+ * descriptors of @old follow the file.  Renaming a file to itself, or to
+ * another name of itself, does nothing.
+ * Errors: -EINVAL (NULL pc), -EFAULT, -ENOENT, -EBUSY (the root, or a
+ * directory holding files the cache has open or cached),
+ * -ENOTDIR ('/' in @new where the backend has no directories),
+ * -ENAMETOOLONG, -EACCES (dir: a ".." component), -ENOMEM, or the backend's
+ * error (dir: rename(2)'s, e.g. -EISDIR, -EXDEV).
+ */
+int pcache_rename(struct pcache *pc, const char *old, const char *new);
+
+/*
+ * pcache_stat - stat(2) by name: a cached file's attributes are the
+ * cache's (size and times include unwritten data); a name the backend has
+ * but the cache does not is stat'ed by the backend (dir: any file type,
+ * symlinks not followed).  "" and "/" are the root directory.
+ * Errors: -EINVAL (NULL pc), -EFAULT, -ENOENT, -ENAMETOOLONG, -EACCES.
+ */
+int pcache_stat(struct pcache *pc, const char *name, struct stat *st);
+
+/*
  * pcache_list - call @fn once per file in the backend's namespace, in no
  * particular order.  @fn returns 0 to go on, anything else to stop; that
  * value is then returned.  Errors: -EINVAL (NULL pc or fn), -ENOMEM, or the

@@ -844,6 +844,22 @@ static int dir_unlink(struct pcache *pc, const char *name)
 	return unlinkat(DSB(pc)->dirfd, name, 0) ? -errno : 0;
 }
 
+static int dir_rename(struct pcache *pc, const char *old, const char *new)
+{
+	if (!name_beneath(old) || !name_beneath(new))
+		return -EACCES;
+	stat_add(pc, backend_other, 1);
+	return renameat(DSB(pc)->dirfd, old, DSB(pc)->dirfd, new) ? -errno : 0;
+}
+
+static int dir_getattr(struct pcache *pc, const char *name, struct stat *st)
+{
+	if (!name_beneath(name))
+		return -EACCES;
+	stat_add(pc, backend_other, 1);
+	return fstatat(DSB(pc)->dirfd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
 static int dir_list(struct pcache *pc, pcache_list_fn fn, void *arg)
 {
 	int fd = dup(DSB(pc)->dirfd), ret = 0;
@@ -968,6 +984,8 @@ const struct super_operations dir_super_ops = {
 	.lookup		= dir_lookup,
 	.create		= dir_create,
 	.unlink		= dir_unlink,
+	.rename		= dir_rename,
+	.getattr	= dir_getattr,
 	.list		= dir_list,
 	.setsize	= dir_setsize,
 	.sync		= dir_sync,

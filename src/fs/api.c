@@ -725,6 +725,110 @@ int pcache_unlink(struct pcache *pc, const char *uname)
 	return err;
 }
 
+/* Is a cached file under directory @dir?  ns_lock held. */
+static bool holds_cached(struct pcache *pc, const char *dir)
+{
+	size_t n = strlen(dir);
+	struct inode *inode;
+
+	list_for_each_entry(inode, &pc->s_inodes, i_sb_list)
+		if (inode->i_name && !strncmp(inode->i_name, dir, n) &&
+		    inode->i_name[n] == '/')
+			return true;
+	return false;
+}
+
+int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
+{
+	char obuf[PATH_MAX], nbuf[PATH_MAX];
+	struct inode *inode, *target;
+	const char *old, *new;
+	int err;
+
+	if (!pc)
+		return -EINVAL;
+	err = getname(uold, obuf, &old);
+	if (!err)
+		err = getname(unew, nbuf, &new);
+	if (err)
+		return err;
+	if (!*old || !*new)
+		return -EBUSY;		/* the root */
+	pthread_mutex_lock(&pc->ns_lock);
+	inode = icache_find(pc, old);
+	target = icache_find(pc, new);
+	if (inode == target && inode) {
+		err = 0;		/* the same file: nothing to do */
+		target = NULL;
+		goto out_unlock;
+	}
+	if (pc->s_op->rename && !inode && holds_cached(pc, old)) {
+		/* A directory with cached files: their names would go stale. */
+		err = -EBUSY;
+		target = NULL;
+		goto out_unlock;
+	}
+	if (!pc->s_op->rename) {
+		/* Only cached names exist. */
+		err = !inode ? -ENOENT : strchr(new, '/') ? -ENOTDIR : 0;
+	} else {
+		err = pc->s_op->rename(pc, old, new);
+	}
+	/* Memory for the new name first: past the backend's rename, no failing. */
+	if (!err && inode) {
+		err = icache_rename(pc, inode, new);
+		if (err && pc->s_op->rename)
+			pc->s_op->rename(pc, new, old);
+	}
+	if (!err && target)
+		icache_remove(pc, target);	/* unlinked: open descriptors keep it */
+	else
+		target = NULL;
+out_unlock:
+	pthread_mutex_unlock(&pc->ns_lock);
+	if (inode && !err)
+		inode_touch(inode, false, false);
+	if (target)
+		iput(target);	/* the icache's reference */
+	return err;
+}
+
+int pcache_stat(struct pcache *pc, const char *uname, struct stat *st)
+{
+	char buf[PATH_MAX];
+	struct inode *inode;
+	struct stat kst;
+	const char *name;
+	int err;
+
+	if (!pc)
+		return -EINVAL;
+	err = getname(uname, buf, &name);
+	if (err)
+		return err;
+	if (!*name) {
+		memset(&kst, 0, sizeof(kst));
+		kst.st_mode = S_IFDIR | 0755;
+		kst.st_nlink = 2;
+		kst.st_uid = getuid();
+		kst.st_gid = getgid();
+		err = 0;
+	} else {
+		pthread_mutex_lock(&pc->ns_lock);
+		inode = icache_find(pc, name);
+		if (inode)
+			generic_fillattr(inode, &kst);
+		else if (pc->s_op->getattr)
+			err = pc->s_op->getattr(pc, name, &kst);
+		else
+			err = -ENOENT;
+		pthread_mutex_unlock(&pc->ns_lock);
+	}
+	if (!err && copy_to_user(st, &kst, sizeof(kst)))
+		err = -EFAULT;
+	return err;
+}
+
 struct name_list {
 	struct name_entry {
 		char *name;

@@ -124,6 +124,16 @@ struct super_operations {
 		      struct inode *inode);
 	/* unlink - remove @name (the inode stays cached while open). */
 	int (*unlink)(struct pcache *pc, const char *name);
+	/*
+	 * rename - @old becomes @new, replacing it if it exists.  NULL: the
+	 * namespace is the icache (only cached names exist); the core does it.
+	 */
+	int (*rename)(struct pcache *pc, const char *old, const char *new);
+	/*
+	 * getattr - stat @name, which is not cached (any file type).  NULL:
+	 * only cached names exist.
+	 */
+	int (*getattr)(struct pcache *pc, const char *name, struct stat *st);
 	/* list - call @fn for each name; stop and return its non-zero value. */
 	int (*list)(struct pcache *pc, pcache_list_fn fn, void *arg);
 	/*
@@ -268,6 +278,7 @@ static inline struct stat_counters *stat_this(struct pcache *pc)
 struct inode *icache_find(struct pcache *pc, const char *name);
 int icache_insert(struct pcache *pc, struct inode *inode, const char *name);
 void icache_remove(struct pcache *pc, struct inode *inode);
+int icache_rename(struct pcache *pc, struct inode *inode, const char *name);
 int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
 void generic_fillattr(struct inode *inode, struct stat *st);
 

@@ -100,6 +100,26 @@ void icache_remove(struct pcache *pc, struct inode *inode)
 	/* The caller drops the icache's reference with iput(). */
 }
 
+/* @inode is now called @name (ns_lock held; @name is not in the icache). */
+int icache_rename(struct pcache *pc, struct inode *inode, const char *name)
+{
+	char *copy = kmalloc(strlen(name) + 1);
+	struct inode **p, **slot;
+
+	if (!copy)
+		return -ENOMEM;
+	strcpy(copy, name);
+	for (p = ihash_slot(pc, inode->i_name); *p != inode; p = &(*p)->i_hash_next)
+		;
+	*p = inode->i_hash_next;
+	kfree(inode->i_name);
+	inode->i_name = copy;
+	slot = ihash_slot(pc, copy);
+	inode->i_hash_next = *slot;
+	*slot = inode;
+	return 0;
+}
+
 int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg)
 {
 	unsigned int i;
