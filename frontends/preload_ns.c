@@ -12,13 +12,11 @@
  *    cache and is kept only for F_GETFL.  O_PATH opens the file read-only
  *    for fstat and refuses reads.  O_TMPFILE: EOPNOTSUPP.  The umask is
  *    not applied to the mode (pcache_open takes it as given).
- *  - stat, lstat (the cache has no symlinks), fstatat, statx, access: an
- *    open, pcache_fstat() and a close.  TODO: a pcache_stat(pc, name, st)
- *    call would save the open.
- *  - rename: the cache has no rename call.  Between the directory and
- *    elsewhere it is EXDEV, as between file systems, and programs copy;
- *    inside the directory ENOSYS, until pcache has pcache_rename().
- *    (Not a copy and unlink made to look like a rename.)
+ *  - stat, lstat, fstatat, statx, access: pcache_stat() (the cache's
+ *    size and times for a cached file; the backend's stat for the rest).
+ *  - rename: pcache_rename() inside the directory.  Between the directory
+ *    and elsewhere it is EXDEV, as between file systems, and programs copy.
+ *    renameat2's flags (RENAME_NOREPLACE, RENAME_EXCHANGE): EINVAL.
  *  - unlinkat(AT_REMOVEDIR) goes to the kernel: directories under
  *    PCACHE_PRELOAD_DIR are real directories.
  */
@@ -137,17 +135,12 @@ out_close:
 int preload_stat_name(const char *name, struct stat *st)
 {
 	struct pcache *pc;
-	int pfd, err;
+	int err;
 
 	pc = preload_cache(&err);
 	if (!pc)
 		return err;
-	pfd = pcache_open(pc, name, O_RDONLY, 0);
-	if (pfd < 0)
-		return pfd;
-	err = pcache_fstat(pfd, st);
-	pcache_close(pfd);
-	return err;
+	return pcache_stat(pc, name, st);
 }
 
 /* open, openat and friends: ours, or -2 (not ours: call libc). */
@@ -537,13 +530,14 @@ PRELOAD_API int unlinkat(int dirfd, const char *path, int flags)
 	return r != NOT_OURS ? r : REAL(unlinkat)(dirfd, path, flags);
 }
 
-/* TODO(pcache_rename): see the comment at the top. */
+/* See the comment at the top. */
 static int rename_common(int olddirfd, const char *oldpath, int newdirfd,
-			 const char *newpath)
+			 const char *newpath, unsigned int flags)
 {
 	char oldname[PRELOAD_NAME_MAX], newname[PRELOAD_NAME_MAX];
 	int o = preload_path(olddirfd, oldpath, oldname);
-	int n;
+	struct pcache *pc;
+	int n, err;
 
 	if (o < 0)
 		return (int)preload_ret(o);
@@ -552,12 +546,19 @@ static int rename_common(int olddirfd, const char *oldpath, int newdirfd,
 		return (int)preload_ret(n);
 	if (!o && !n)
 		return NOT_OURS;
-	return (int)preload_ret(o && n ? -ENOSYS : -EXDEV);
+	if (!o || !n)
+		return (int)preload_ret(-EXDEV);
+	if (flags)
+		return (int)preload_ret(-EINVAL);
+	pc = preload_cache(&err);
+	if (!pc)
+		return (int)preload_ret(err);
+	return (int)preload_ret(pcache_rename(pc, oldname, newname));
 }
 
 PRELOAD_API int rename(const char *oldpath, const char *newpath)
 {
-	int r = rename_common(AT_FDCWD, oldpath, AT_FDCWD, newpath);
+	int r = rename_common(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
 
 	return r != NOT_OURS ? r : REAL(rename)(oldpath, newpath);
 }
@@ -565,7 +566,7 @@ PRELOAD_API int rename(const char *oldpath, const char *newpath)
 PRELOAD_API int renameat(int olddirfd, const char *oldpath, int newdirfd,
 			 const char *newpath)
 {
-	int r = rename_common(olddirfd, oldpath, newdirfd, newpath);
+	int r = rename_common(olddirfd, oldpath, newdirfd, newpath, 0);
 
 	return r != NOT_OURS ? r :
 		REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
@@ -574,7 +575,7 @@ PRELOAD_API int renameat(int olddirfd, const char *oldpath, int newdirfd,
 PRELOAD_API int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 			  const char *newpath, unsigned int flags)
 {
-	int r = rename_common(olddirfd, oldpath, newdirfd, newpath);
+	int r = rename_common(olddirfd, oldpath, newdirfd, newpath, flags);
 
 	return r != NOT_OURS ? r :
 		REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);

@@ -12,7 +12,7 @@
  *    gets a number of its own, and closing it leaves them working;
  *  - read/write/pread/pwrite/readv/writev/lseek/ftruncate/fstat/stat/
  *    fsync/fdatasync/unlink, dup/dup2/dup3/F_DUPFD sharing the position,
- *    F_GETFL/F_SETFL/F_GETFD/F_SETFD, O_PATH, rename (EXDEV, ENOSYS);
+ *    F_GETFL/F_SETFL/F_GETFD/F_SETFD, O_PATH, rename (inside; EXDEV out);
  *  - mmap keeps working after close, and munmap releases it;
  *  - bad input: a PROT_NONE source (EFAULT, nothing written), a PROT_NONE
  *    destination (EFAULT), closing twice (EBADF), made-up and closed
@@ -161,7 +161,14 @@ static void test_io(void)
 	CHECK_ERR(read(fd, back, 1), EBADF);
 	CHECK_EQ(close(fd), 0);
 
-	CHECK_ERR(rename(path("io"), path("io2")), ENOSYS);
+	/* rename inside the directory: the file moves, bytes and all. */
+	CHECK_EQ(rename(path("io"), path("io2")), 0);
+	CHECK_ERR(stat(path("io"), &st), ENOENT);
+	CHECK(stat(path("io2"), &st) == 0 && st.st_size == 100, "stat io2");
+	CHECK_EQ(rename(path("io2"), path("io")), 0);
+	CHECK_ERR(rename(path("nonesuch"), path("io3")), ENOENT);
+	CHECK_ERR(renameat2(AT_FDCWD, path("io"), AT_FDCWD, path("io3"),
+			    RENAME_NOREPLACE), EINVAL);
 	CHECK_ERR(rename(path("io"), "/tmp/preload-calls-io"), EXDEV);
 	CHECK_EQ(unlink(path("io")), 0);
 	CHECK_ERR(open(path("io"), O_RDONLY), ENOENT);
