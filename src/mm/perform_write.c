@@ -331,23 +331,28 @@ static ssize_t write_run_bounce_opt(struct file *file,
 	size_t offset = (size_t)pos & ~PAGE_MASK, copied, done = 0, len;
 	pgoff_t index = (uint64_t)pos >> PAGE_SHIFT, last;
 	struct page *pages[BOUNCE_OPT_RUN], *page, *locked;
-	unsigned int nr = 0, k;
+	uint64_t indices[BOUNCE_OPT_RUN];
+	unsigned int nr = 0, found, k;
 	void *fsdata = NULL;
 	ssize_t status = 0;
+	loff_t isize;
+	bool fast;
 
 	len = min(iov_iter_count(i), BOUNCE_OPT_RUN * PAGE_SIZE - offset);
 	last = ((uint64_t)pos + len - 1) >> PAGE_SHIFT;
-	for (; index + nr <= last; nr++) {
-		if (filemap_get_page(mapping, index + nr, 0, &page))
-			break;
-		if (!PageUptodate(page) ||
+	/* The run's pages under one hold of the index lock. */
+	pthread_rwlock_rdlock(&mapping->i_pages_lock);
+	found = radix_gang_lookup(&mapping->i_pages, (void **)pages, indices,
+				  index, (unsigned int)(last - index + 1));
+	for (; nr < found; nr++) {
+		page = pages[nr];
+		if (indices[nr] != index + nr || !PageUptodate(page) ||
 		    (nr && page_address(page) !=
-			   page_address(pages[0]) + (size_t)nr * PAGE_SIZE)) {
-			put_page(page);
+			   page_address(pages[0]) + (size_t)nr * PAGE_SIZE))
 			break;
-		}
-		pages[nr] = page;
+		get_page(page);
 	}
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
 	if (nr < 2)
 		goto out_put;
 	len = min(len, (size_t)nr * PAGE_SIZE - offset);
@@ -358,10 +363,28 @@ static ssize_t write_run_bounce_opt(struct file *file,
 	if (copied < len)
 		stat_count(&st->short_copies, 1);
 	status = -EFAULT;
+	/*
+	 * Pages already dirty need no commit: writeback has yet to take them,
+	 * and will write what we copied.  The fence orders our stores before
+	 * the flag loads, against writeback's atomic clear of PG_dirty before
+	 * it reads the bytes (a Dekker pair: either we see the page clean and
+	 * commit it under its lock, or writeback sees our bytes).  Not with
+	 * sub-page blocks: there only dirty blocks are written.  i_size must
+	 * not move.
+	 */
+	isize = i_size_read(mapping->host);
+	fast = copied && !(mapping->flags & AS_BLOCKS);
+	if (fast)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (k = 0; done < copied; k++) {
 		size_t from = k ? 0 : offset;
 		size_t bytes = min(PAGE_SIZE - from, copied - done);
 
+		if (fast && pos + (loff_t)(done + bytes) <= isize &&
+		    (page_flags(pages[k]) & (PG_dirty | PG_writeback)) == PG_dirty) {
+			done += bytes;
+			continue;
+		}
 		status = mapping_write_begin(file, mapping, pos + (loff_t)done,
 					     bytes, &locked, &fsdata);
 		if (status)
