@@ -49,6 +49,7 @@ struct inode {
 	pthread_mutex_t i_rwsem;	/* writes, truncate (only ever exclusive: a mutex) */
 	pthread_mutex_t i_lock;		/* times (leaf) */
 	struct timespec i_atime, i_mtime, i_ctime;
+	uint64_t i_mtime_stamp;		/* atomic: i_mtime in ns, for inode_touch's shortcut */
 
 	struct address_space i_data;
 	struct list_head i_sb_list;	/* pc->s_inodes while i_count > 0 (ns_lock) */

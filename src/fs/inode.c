@@ -234,10 +234,22 @@ void inode_touch(struct inode *inode, bool mtime, bool atime)
 {
 	struct timespec now;
 
+	uint64_t stamp;
+
 	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	/*
+	 * file_update_time's shortcut: a write in the same coarse tick as the
+	 * last one changes nothing, so it need not take the lock.
+	 */
+	stamp = (uint64_t)now.tv_sec * 1000000000 + (uint64_t)now.tv_nsec;
+	if (mtime && !atime &&
+	    __atomic_load_n(&inode->i_mtime_stamp, __ATOMIC_RELAXED) == stamp)
+		return;
 	pthread_mutex_lock(&inode->i_lock);
-	if (mtime)
+	if (mtime) {
 		inode->i_mtime = inode->i_ctime = now;
+		__atomic_store_n(&inode->i_mtime_stamp, stamp, __ATOMIC_RELAXED);
+	}
 	if (atime)
 		inode->i_atime = now;
 	pthread_mutex_unlock(&inode->i_lock);

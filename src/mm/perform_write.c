@@ -245,6 +245,25 @@ static ssize_t write_page_atomic(struct file *file,
 	}
 }
 
+/*
+ * After an in-place copy into @page (uptodate, referenced, i_rwsem held)
+ * that ends at file offset @end: can the commit be skipped?  Yes if the
+ * page is still dirty and not under writeback: writeback has yet to take
+ * it and will write what was copied.  The caller has fenced its stores
+ * before this load (a Dekker pair with writeback's atomic clear of
+ * PG_dirty before it reads the bytes: either we see the page clean and
+ * commit it under its lock, or writeback sees our bytes).  Not with
+ * sub-page blocks, where only dirty blocks are written, and not when
+ * i_size must move.
+ */
+static bool commit_not_needed(struct address_space *mapping, struct page *page,
+			      loff_t end)
+{
+	return !(mapping->flags & AS_BLOCKS) &&
+	       end <= i_size_read(mapping->host) &&
+	       (page_flags(page) & (PG_dirty | PG_writeback)) == PG_dirty;
+}
+
 /* bounce-opt: one copy where it is safe (see the top), else bounce. */
 static ssize_t write_page_bounce_opt(struct file *file,
 				     struct address_space *mapping,
@@ -291,6 +310,11 @@ static ssize_t write_page_bounce_opt(struct file *file,
 	}
 	if (copied < bytes)
 		stat_count(&st->short_copies, 1);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (commit_not_needed(mapping, page, pos + (loff_t)copied)) {
+		put_page(page);
+		return (ssize_t)copied;
+	}
 	status = mapping_write_begin(file, mapping, pos, copied, &locked,
 				     &fsdata);
 	if (status) {
@@ -335,8 +359,6 @@ static ssize_t write_run_bounce_opt(struct file *file,
 	unsigned int nr = 0, found, k;
 	void *fsdata = NULL;
 	ssize_t status = 0;
-	loff_t isize;
-	bool fast;
 
 	len = min(iov_iter_count(i), BOUNCE_OPT_RUN * PAGE_SIZE - offset);
 	last = ((uint64_t)pos + len - 1) >> PAGE_SHIFT;
@@ -363,25 +385,14 @@ static ssize_t write_run_bounce_opt(struct file *file,
 	if (copied < len)
 		stat_count(&st->short_copies, 1);
 	status = -EFAULT;
-	/*
-	 * Pages already dirty need no commit: writeback has yet to take them,
-	 * and will write what we copied.  The fence orders our stores before
-	 * the flag loads, against writeback's atomic clear of PG_dirty before
-	 * it reads the bytes (a Dekker pair: either we see the page clean and
-	 * commit it under its lock, or writeback sees our bytes).  Not with
-	 * sub-page blocks: there only dirty blocks are written.  i_size must
-	 * not move.
-	 */
-	isize = i_size_read(mapping->host);
-	fast = copied && !(mapping->flags & AS_BLOCKS);
-	if (fast)
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* Pages already dirty need no commit (commit_not_needed). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (k = 0; done < copied; k++) {
 		size_t from = k ? 0 : offset;
 		size_t bytes = min(PAGE_SIZE - from, copied - done);
 
-		if (fast && pos + (loff_t)(done + bytes) <= isize &&
-		    (page_flags(pages[k]) & (PG_dirty | PG_writeback)) == PG_dirty) {
+		if (commit_not_needed(mapping, pages[k],
+				      pos + (loff_t)(done + bytes))) {
 			done += bytes;
 			continue;
 		}
