@@ -13,8 +13,11 @@
  * runs the multi-threaded loop.  SIGINT, SIGTERM and SIGHUP end the loop
  * (libfuse's handlers); libfuse then unmounts and calls destroy, which
  * closes every pcache descriptor the kernel left open and destroys the
- * cache: pcache_destroy writes back everything dirty.  The exit status is
- * non-zero if that failed.
+ * cache: pcache_destroy writes back everything dirty.  Exit status: 0
+ * after an unmount; 8 (libfuse's fuse_main) when a signal or a loop error
+ * ended the loop, with everything written back all the same; 1 for bad
+ * arguments, a cache that could not be made, or a failed write-back at
+ * exit (which outranks the 8).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -323,5 +326,6 @@ int main(int argc, char *argv[])
 	fuse_opt_free_args(&args);
 	free(fsname);
 	close(pf.rootfd);
-	return ret ? ret : pf.exit_status;
+	/* A failed write-back at exit outranks libfuse's 8 for "ended by a signal". */
+	return pf.exit_status ? pf.exit_status : ret;
 }
