@@ -106,6 +106,27 @@ check "unlink"           rm "$M/rand.link" "$M/sl"
 check "rmdir busy dir refused" sh -c "! rmdir '$M/d1/d2' 2>/dev/null"
 check "mkdir + rmdir"    sh -c "mkdir '$M/e' && rmdir '$M/e'"
 echo "statfs: $(stat -f -c 'bsize=%S blocks=%b' "$M")"
+# A directory holding files the cache has cached cannot be renamed: pcache
+# keys files by name and refuses (docs/fuse.md).  Record what mv prints.
+if timeout $T mv "$M/d1" "$M/d3" 2>"$tmp/err"; then
+	fail "rename of a directory with cached files succeeded"
+else
+	echo "mv of a cached directory printed: $(cat "$tmp/err")"
+	grep -q 'busy' "$tmp/err" && ok "directory rename: EBUSY" || fail "directory rename error"
+fi
+check "rename of an empty dir" sh -c "mkdir '$M/e1' && mv '$M/e1' '$M/e2' && rmdir '$M/e2'"
+# Unlinked while open: libfuse hides it as .fuse_hidden*; it must still
+# read and write, and be gone from the backing directory after close.
+cat > "$tmp/unlinked.sh" <<'SH'
+exec 3<>"$1/gone"
+echo abc >&3
+rm "$1/gone" || exit 1
+echo def >&3
+[ "$(cat /proc/self/fd/3)" = "$(printf 'abc\ndef')" ]
+SH
+check "unlink while open: still reads and writes" sh "$tmp/unlinked.sh" "$M"
+[ -z "$(ls -A "$B" | grep -e '^gone$' -e fuse_hidden)" ] && ok "no hidden file left" ||
+	fail "left behind: $(ls -A "$B")"
 
 # --- 2. mmap and O_DIRECT (python3) ----------------------------------------
 cat > "$tmp/mm.py" <<'PY'
@@ -134,6 +155,19 @@ m = mmap.mmap(fd, 3 * 4096, prot=mmap.PROT_READ)
 assert m[777:5777] == src, "mmap sees the O_DIRECT write"
 assert m[100:105] == b"MMAP1"
 print("mmap and O_DIRECT: coherent")
+# write(2) from a PROT_NONE buffer: EFAULT, as the kernel gives it.
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_int, ctypes.c_long]
+bad = libc.mmap(None, 4096, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)  # PROT_NONE
+fd = os.open(p, os.O_WRONLY)
+r = libc.pwrite(fd, ctypes.c_void_p(bad), ctypes.c_size_t(4096), ctypes.c_long(0))
+e = ctypes.get_errno()
+assert r == -1 and e == errno.EFAULT, "PROT_NONE write: %d %s" % (r, os.strerror(e))
+print("write from PROT_NONE: %s" % os.strerror(e))
+os.close(fd)
 PY
 if command -v python3 >/dev/null 2>&1; then
 	check "python3 mmap/O_DIRECT" python3 "$tmp/mm.py" "$M/mm"
@@ -169,6 +203,14 @@ if command -v fio >/dev/null 2>&1; then
 		[ $rc -eq 0 ] && echo "$out" | grep -q 'err= 0' && ok "fio $e verify=crc32c" ||
 			fail "fio $e (exit $rc)"
 	done
+	# Four threads' jobs at once on the multi-threaded loop.
+	out=$(cd "$tmp" && timeout 120 fio --name=mt --directory="$M" --numjobs=4 \
+		--thread --ioengine=psync --rw=randwrite --bs=4k --size=8m \
+		--verify=crc32c --verify_fatal=1 --verify_state_save=0 \
+		--group_reporting 2>&1)
+	rc=$?
+	echo "$out" | grep -E 'err=|WRITE:|READ:' | sed "s/^/  fio 4 jobs: /"
+	[ $rc -eq 0 ] && ok "fio 4 jobs verify=crc32c" || fail "fio 4 jobs (exit $rc)"
 else
 	echo "(no fio: not run)"
 fi
