@@ -21,8 +21,8 @@
  * reached only through the mount (the backing directory must not be
  * changed behind its back, as for any pcache dir backend), and an open
  * drops the kernel's cached pages of the file.  direct_io for every file
- * would take the kernel's cache out of the way, but then mmap of a file
- * on the mount fails: FUSE_DIRECT_IO_ALLOW_MMAP needs libfuse 3.16, and
+ * would take the kernel's cache out of the way, but then a shared mmap of
+ * a file on the mount fails (ENODEV): FUSE_DIRECT_IO_ALLOW_MMAP needs libfuse 3.16, and
  * Debian's is 3.14.
  *
  * O_DIRECT opens are not given direct_io either: the kernel serves them
