@@ -326,6 +326,11 @@ int main(int argc, char *argv[])
 	fuse_opt_free_args(&args);
 	free(fsname);
 	close(pf.rootfd);
+	free((char *)pf.backing);
+	free(o.backing);
+	free(o.mem_limit);
+	free(o.block_size);
+	free(o.strategy);
 	/* A failed write-back at exit outranks libfuse's 8 for "ended by a signal". */
 	return pf.exit_status ? pf.exit_status : ret;
 }
