@@ -79,6 +79,8 @@ check "cat round trip"   sh -c "cat '$tmp/small' > '$M/small' && cat '$M/small' 
 check "dd conv=notrunc"  dd if="$tmp/small" of="$M/rand" bs=1000 seek=7 conv=notrunc status=none
 dd if="$tmp/small" of="$tmp/rand" bs=1000 seek=7 conv=notrunc status=none
 check "cmp after dd"     cmp "$tmp/rand" "$M/rand"
+check "overwrite (O_TRUNC)" sh -c "echo a-longer-line > '$M/ow' && echo b > '$M/ow' && [ \"\$(cat '$M/ow')\" = b ]"
+check "append (O_APPEND)" sh -c "echo c >> '$M/ow' && [ \"\$(cat '$M/ow')\" = \"\$(printf 'b\\nc')\" ]"
 check "mkdir"            mkdir -p "$M/d1/d2"
 check "rename into dir"  mv "$M/small" "$M/d1/d2/small"
 check "cmp after rename" cmp "$tmp/small" "$M/d1/d2/small"
