@@ -136,7 +136,7 @@ install: all
 	install -m 755 $(BUILD)/libpcache.so $(DESTDIR)$(LIBDIR)/libpcache.so.$(VERSION)
 	ln -sf libpcache.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpcache.so.$(SOVERSION)
 	ln -sf libpcache.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpcache.so
-	install -m 755 $(BUILD)/pcache $(DESTDIR)$(BINDIR)/
+	install -m 755 $(BUILD)/pcache $(BUILD)/pcache-fuse $(DESTDIR)$(BINDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    src/pcache.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pcache.pc
