@@ -1,7 +1,8 @@
 # pcache - a page cache in user space.
 #
 #   make                        build/libpcache.{a,so}, build/pcache and
-#                               build/libpcache-preload.so (docs/preload.md)
+#                               build/libpcache-preload.so (docs/preload.md),
+#                               build/pcache-fuse (docs/fuse.md)
 #   make demo                   build, then run the main job: build/pcache demo
 #   make check                  build and run every test (per-test timeout)
 #   make check SANITIZE=address,undefined   or   SANITIZE=thread
@@ -50,11 +51,16 @@ PRELOAD_SRCS := $(wildcard frontends/preload*.c)
 PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/%.o)
 # Programs the preload tests run under the shim: plain libc, no libpcache.
 PRELOAD_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/preload_*.c))
+# pcache-fuse (docs/fuse.md): libfuse3's high-level API.
+FUSE_SRCS := $(wildcard frontends/fuse*.c)
+FUSE_OBJS := $(FUSE_SRCS:%.c=$(BUILD)/%.o)
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null)
 LD      ?= ld
 OBJCOPY ?= objcopy
 
 all: $(BUILD)/libpcache.a $(BUILD)/libpcache.so $(BUILD)/pcache \
-	$(BUILD)/libpcache-preload.so
+	$(BUILD)/libpcache-preload.so $(BUILD)/pcache-fuse
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -111,6 +117,11 @@ $(BUILD)/tests/preload_%: tests/preload_%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+$(FUSE_OBJS): CFLAGS += $(FUSE_CFLAGS)
+
+$(BUILD)/pcache-fuse: $(FUSE_OBJS) $(BUILD)/libpcache.a
+	$(CC) $(LDFLAGS) -o $@ $(FUSE_OBJS) $(BUILD)/libpcache.a $(FUSE_LIBS) $(LDLIBS)
+
 demo: all
 	$(BUILD)/pcache demo
 
@@ -125,7 +136,7 @@ install: all
 	install -m 755 $(BUILD)/libpcache.so $(DESTDIR)$(LIBDIR)/libpcache.so.$(VERSION)
 	ln -sf libpcache.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpcache.so.$(SOVERSION)
 	ln -sf libpcache.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpcache.so
-	install -m 755 $(BUILD)/pcache $(DESTDIR)$(BINDIR)/
+	install -m 755 $(BUILD)/pcache $(BUILD)/pcache-fuse $(DESTDIR)$(BINDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    src/pcache.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pcache.pc
@@ -136,4 +147,5 @@ clean:
 .PHONY: all demo check install clean
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TEST_BINS:=.d) $(PRELOAD_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(TEST_BINS:=.d) $(PRELOAD_OBJS:.o=.d) \
+	$(FUSE_OBJS:.o=.d)
