@@ -40,6 +40,15 @@
  *    before its descriptors are closed (a live view makes close -EBUSY).
  *    The full compares read every file through its views too.
  *
+ * With --path DIR no cache is made: the same ops run as plain system calls
+ * (openat, pread, pwritev, ftruncate, fsync, ...; views are mmap
+ * MAP_SHARED) on files in DIR, e.g. a pcache-fuse mount, against the same
+ * model.  The ops call through a table (struct stress_io), pcache's or the
+ * system calls'; the few places where the kernel's rules differ from
+ * pcache's test io->pcache_rules.  At the end every file is fsynced, and
+ * --check-dir compares another directory's files (the mount's backing
+ * directory) with the model.
+ *
  * Only include/pcache.h is used: this is a client of the library.
  */
 #include <errno.h>
@@ -60,6 +69,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
@@ -104,6 +114,8 @@ struct stress_opts {
 	unsigned block_size;	/* --block-size (0: the backend's) */
 	uint64_t mem_limit;	/* --mem-limit (0: see effective_mem_limit) */
 	bool keep;		/* --keep: leave the temporary backing directory */
+	const char *path;	/* --path: system calls on files in this directory */
+	const char *check_dir;	/* --check-dir: compare its files at the end */
 };
 
 /* One file: its descriptors and its model.  Everything under @lock. */
@@ -160,6 +172,7 @@ static uint64_t mem_limit;	/* the cache's, as configured */
 
 static atomic_ullong ops_done;
 static atomic_ullong mismatches;
+static atomic_ullong early_fault_writes;	/* --path: see fault_write_ok */
 static atomic_int stop_run;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool progress_shown;
@@ -192,6 +205,148 @@ static bool chance(struct worker *w, unsigned pct)
 	return below(w, 100) < pct;
 }
 
+/* ---- the calls: pcache's API, or system calls on --path DIR -------------- */
+
+/*
+ * Every call an op makes goes through @io, so the same ops, model and
+ * checks run against pcache's API (the default) or against a real file
+ * system: with --path DIR, plain system calls on files in DIR (a
+ * pcache-fuse mount, or any directory).  Both tables return a negative
+ * errno on failure, and mmap an error pointer (PCACHE_IS_ERR), so the op
+ * code needs no mode tests except where the two really differ; those test
+ * @pcache_rules:
+ *  - pcache_close of a descriptor with a live view is -EBUSY; the kernel
+ *    closes it (the mapping stays);
+ *  - a closed descriptor's number is reused by the kernel's next open, so
+ *    calls on a stale one are not errors there;
+ *  - pcache refuses PROT_EXEC, a partial munmap, mlock of memory that is
+ *    not a view, and msync running past a view; the kernel allows the
+ *    first three, and the last one depends on what it mapped next door.
+ */
+struct stress_io {
+	int (*open)(const char *name, int flags, mode_t mode);
+	int (*close)(int fd);
+	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+	ssize_t (*preadv)(int fd, const struct iovec *iov, int cnt, off_t off);
+	ssize_t (*pwritev)(int fd, const struct iovec *iov, int cnt, off_t off);
+	ssize_t (*read)(int fd, void *buf, size_t n);
+	ssize_t (*write)(int fd, const void *buf, size_t n);
+	ssize_t (*writev)(int fd, const struct iovec *iov, int cnt);
+	off_t (*lseek)(int fd, off_t off, int whence);
+	int (*ftruncate)(int fd, off_t len);
+	int (*fsync)(int fd);
+	int (*fdatasync)(int fd);
+	int (*fstat)(int fd, struct stat *st);
+	int (*unlink)(const char *name);
+	void *(*mmap)(int fd, size_t len, int prot, off_t off);	/* MAP_SHARED */
+	int (*munmap)(void *addr, size_t len);
+	int (*msync)(void *addr, size_t len, int flags);
+	int (*madvise)(void *addr, size_t len, int advice);
+	int (*mlock)(void *addr, size_t len);	/* populate: fault the range in */
+	bool pcache_rules;
+};
+
+static int pc_open(const char *name, int flags, mode_t mode)
+{
+	return pcache_open(cache, name, flags, mode);
+}
+
+static int pc_unlink(const char *name)
+{
+	return pcache_unlink(cache, name);
+}
+
+static const struct stress_io pcache_io = {
+	.open = pc_open, .close = pcache_close, .pread = pcache_pread,
+	.pwrite = pcache_pwrite, .preadv = pcache_preadv, .pwritev = pcache_pwritev,
+	.read = pcache_read, .write = pcache_write, .writev = pcache_writev,
+	.lseek = pcache_lseek, .ftruncate = pcache_ftruncate, .fsync = pcache_fsync,
+	.fdatasync = pcache_fdatasync, .fstat = pcache_fstat, .unlink = pc_unlink,
+	.mmap = pcache_mmap, .munmap = pcache_munmap, .msync = pcache_msync,
+	.madvise = pcache_madvise, .mlock = pcache_mlock, .pcache_rules = true,
+};
+
+static int path_dirfd = -1;	/* --path: the directory, for openat/unlinkat */
+
+/* A system call's result, with -errno for -1. */
+#define SYS(call) ({ __typeof__(call) r_ = (call); r_ < 0 ? (__typeof__(r_))-errno : r_; })
+
+static int sys_open(const char *name, int flags, mode_t mode)
+{
+	return SYS(openat(path_dirfd, name, flags | O_CLOEXEC, mode));
+}
+static int sys_close(int fd) { return SYS(close(fd)); }
+static ssize_t sys_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return SYS(pread(fd, buf, n, off));
+}
+static ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return SYS(pwrite(fd, buf, n, off));
+}
+static ssize_t sys_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return SYS(preadv(fd, iov, cnt, off));
+}
+static ssize_t sys_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return SYS(pwritev(fd, iov, cnt, off));
+}
+static ssize_t sys_read(int fd, void *buf, size_t n) { return SYS(read(fd, buf, n)); }
+static ssize_t sys_write(int fd, const void *buf, size_t n) { return SYS(write(fd, buf, n)); }
+static ssize_t sys_writev(int fd, const struct iovec *iov, int cnt)
+{
+	return SYS(writev(fd, iov, cnt));
+}
+static off_t sys_lseek(int fd, off_t off, int whence) { return SYS(lseek(fd, off, whence)); }
+static int sys_ftruncate(int fd, off_t len) { return SYS(ftruncate(fd, len)); }
+static int sys_fsync(int fd) { return SYS(fsync(fd)); }
+static int sys_fdatasync(int fd) { return SYS(fdatasync(fd)); }
+static int sys_fstat(int fd, struct stat *st) { return SYS(fstat(fd, st)); }
+static int sys_unlink(const char *name) { return SYS(unlinkat(path_dirfd, name, 0)); }
+
+static void *sys_mmap(int fd, size_t len, int prot, off_t off)
+{
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, off);
+
+	return p == MAP_FAILED ? (void *)(intptr_t)-errno : p;
+}
+static int sys_munmap(void *addr, size_t len) { return SYS(munmap(addr, len)); }
+static int sys_msync(void *addr, size_t len, int flags) { return SYS(msync(addr, len, flags)); }
+static int sys_madvise(void *addr, size_t len, int advice)
+{
+	return SYS(madvise(addr, len, advice));
+}
+
+/*
+ * The ops use mlock to populate a range (pcache_mlock locks nothing).  On
+ * a real mapping the pages would stay locked: MADV_DONTNEED would then be
+ * EINVAL, MS_INVALIDATE EBUSY, and RLIMIT_MEMLOCK would fill up.  So
+ * unlock at once; mlock has faulted the range in (or failed) by then.
+ * Called with syscall(2): ASan's mlock interceptor does nothing and
+ * returns 0.
+ */
+static int sys_mlock(void *addr, size_t len)
+{
+	int ret = (int)SYS(syscall(SYS_mlock, addr, len));
+
+	syscall(SYS_munlock, addr, len);
+	return ret;
+}
+
+static const struct stress_io sys_io = {
+	.open = sys_open, .close = sys_close, .pread = sys_pread,
+	.pwrite = sys_pwrite, .preadv = sys_preadv, .pwritev = sys_pwritev,
+	.read = sys_read, .write = sys_write, .writev = sys_writev,
+	.lseek = sys_lseek, .ftruncate = sys_ftruncate, .fsync = sys_fsync,
+	.fdatasync = sys_fdatasync, .fstat = sys_fstat, .unlink = sys_unlink,
+	.mmap = sys_mmap, .munmap = sys_munmap, .msync = sys_msync,
+	.madvise = sys_madvise, .mlock = sys_mlock, .pcache_rules = false,
+};
+
+static const struct stress_io *io = &pcache_io;
+
 /* ---- diagnostics --------------------------------------------------------- */
 
 /* "123", or "-14 (Bad address)" for an error; @buf holds 96 bytes. */
@@ -212,6 +367,7 @@ static const char *ret_str(long long v, char *buf)
  */
 static void mismatch(struct worker *w, const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 
 	atomic_fetch_add(&mismatches, 1);
@@ -226,17 +382,20 @@ static void mismatch(struct worker *w, const char *fmt, ...)
 		": %s file %d (%s) offset %" PRIu64 " length %" PRIu64 "\n",
 		w->id, w->opno, w->op ? w->op : "?", w->file,
 		w->file >= 0 ? files[w->file].name : "-", w->off, w->len);
-	fputs("stress:   ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* --path: the calls were system calls; "pcache_pread" is pread there */
+	for (char *p; !io->pcache_rules && (p = strstr(msg, "pcache_"));)
+		memmove(p, p + 7, strlen(p + 7) + 1);
+	fprintf(stderr, "stress:   %s\n", msg);
 	if (w->file >= 0)
 		fprintf(stderr, "stress:   model size of file %d: %" PRIu64 "\n",
 			w->file, files[w->file].size);
 	fprintf(stderr, "stress:   replay: pcache stress --seed %" PRIu64
-		" --threads %d --files %d --max-size %" PRIu64 "%s%s%s%s%s%s%s",
+		" --threads %d --files %d --max-size %" PRIu64 "%s%s%s%s%s%s%s%s%s",
 		opts.seed, opts.threads, opts.files, opts.max_size,
+		opts.path ? " --path " : "", opts.path ? opts.path : "",
 		opts.strategy_name ? " --strategy " : "",
 		opts.strategy_name ? opts.strategy_name : "",
 		opts.backend ? " --backend " : "", opts.backend ? opts.backend : "",
@@ -443,7 +602,7 @@ static uint64_t align_up(uint64_t x)
 static bool verify_piece(struct worker *w, struct sfile *f, uint64_t off, size_t n)
 {
 	size_t want = model_read_count(f, off, n);
-	ssize_t got = pcache_pread(f->fd, w->vbuf, n, (off_t)off);
+	ssize_t got = io->pread(f->fd, w->vbuf, n, (off_t)off);
 	char g[RET_STR_LEN];
 
 	if (got != (ssize_t)want) {
@@ -491,7 +650,7 @@ static bool verify_range(struct worker *w, struct sfile *f, uint64_t lo, uint64_
 static bool verify_size(struct worker *w, struct sfile *f, int fd)
 {
 	struct stat st;
-	int ret = pcache_fstat(fd, &st);
+	int ret = io->fstat(fd, &st);
 
 	if (!check_ret(w, "pcache_fstat", ret, 0))
 		return false;
@@ -506,7 +665,7 @@ static bool verify_size(struct worker *w, struct sfile *f, int fd)
 /* The file position of @fd against @want. */
 static bool verify_pos(struct worker *w, int fd, uint64_t want, const char *which)
 {
-	off_t got = pcache_lseek(fd, 0, SEEK_CUR);
+	off_t got = io->lseek(fd, 0, SEEK_CUR);
 	char g[RET_STR_LEN];
 
 	if (got == (off_t)want)
@@ -660,7 +819,7 @@ static bool op_pwrite(struct worker *w, struct sfile *f)
 	ssize_t got;
 
 	w->op = "pwrite"; w->off = off; w->len = n;
-	got = pcache_pwrite(f->fd, src, n, (off_t)off);
+	got = io->pwrite(f->fd, src, n, (off_t)off);
 	if (!check_ret(w, "pcache_pwrite", got, (long long)n))
 		return false;
 	model_write(f, off, src, n);
@@ -715,7 +874,7 @@ static bool op_pwritev(struct worker *w, struct sfile *f)
 		memcpy(w->gather + at, iov[i].iov_base, iov[i].iov_len);
 		at += iov[i].iov_len;
 	}
-	got = pcache_pwritev(f->fd, iov, nseg, (off_t)off);
+	got = io->pwritev(f->fd, iov, nseg, (off_t)off);
 	if (!check_ret(w, "pcache_pwritev", got, (long long)total))
 		return false;
 	model_write(f, off, w->gather, total);
@@ -769,7 +928,7 @@ static bool op_pread(struct worker *w, struct sfile *f)
 
 	w->op = "pread"; w->off = off; w->len = n;
 	memset(w->rbuf, STRESS_CANARY, n + 2 * STRESS_CANARY_TAIL);
-	got = pcache_pread(fd, w->rbuf, n, (off_t)off);
+	got = io->pread(fd, w->rbuf, n, (off_t)off);
 	return check_read(w, f, "pcache_pread", got, off, n) &&
 	       verify_pos(w, f->fd, f->pos, "fd");
 }
@@ -793,7 +952,7 @@ static bool op_preadv(struct worker *w, struct sfile *f)
 	end += STRESS_CANARY_TAIL;
 	memset(w->rbuf, STRESS_CANARY, end);
 	w->op = "preadv"; w->off = off; w->len = total;
-	got = pcache_preadv(fd, iov, nseg, (off_t)off);
+	got = io->preadv(fd, iov, nseg, (off_t)off);
 	want = model_read_count(f, off, total);
 	if (!check_ret(w, "pcache_preadv", got, (long long)want))
 		return false;
@@ -837,7 +996,7 @@ static bool op_seek_write(struct worker *w, struct sfile *f)
 	ssize_t got;
 
 	w->op = vec ? "lseek+writev" : "lseek+write"; w->off = off; w->len = n;
-	pos = pcache_lseek(f->fd, (off_t)off, SEEK_SET);
+	pos = io->lseek(f->fd, (off_t)off, SEEK_SET);
 	if (!check_ret(w, "pcache_lseek(SEEK_SET)", pos, (long long)off))
 		return false;
 	f->pos = off;
@@ -845,9 +1004,9 @@ static bool op_seek_write(struct worker *w, struct sfile *f)
 		struct iovec iov[2] = {
 			{ (void *)src, n / 2 }, { (void *)(src + n / 2), n - n / 2 },
 		};
-		got = pcache_writev(f->fd, iov, 2);
+		got = io->writev(f->fd, iov, 2);
 	} else {
-		got = pcache_write(f->fd, src, n);
+		got = io->write(f->fd, src, n);
 	}
 	if (!check_ret(w, vec ? "pcache_writev" : "pcache_write", got, (long long)n))
 		return false;
@@ -866,25 +1025,25 @@ static bool op_seek_read(struct worker *w, struct sfile *f)
 
 	w->op = "lseek+read"; w->off = off; w->len = n;
 	if (chance(w, 10)) {
-		pos = pcache_lseek(f->fd, 0, SEEK_END);
+		pos = io->lseek(f->fd, 0, SEEK_END);
 		if (!check_ret(w, "pcache_lseek(0, SEEK_END)", pos, (long long)f->size))
 			return false;
 		off = f->size;
 	} else if (chance(w, 10)) {
 		int64_t delta = (int64_t)off - (int64_t)f->pos;
 
-		pos = pcache_lseek(f->fd, (off_t)delta, SEEK_CUR);
+		pos = io->lseek(f->fd, (off_t)delta, SEEK_CUR);
 		if (!check_ret(w, "pcache_lseek(SEEK_CUR)", pos, (long long)off))
 			return false;
 	} else {
-		pos = pcache_lseek(f->fd, (off_t)off, SEEK_SET);
+		pos = io->lseek(f->fd, (off_t)off, SEEK_SET);
 		if (!check_ret(w, "pcache_lseek(SEEK_SET)", pos, (long long)off))
 			return false;
 	}
 	w->off = off;
 	f->pos = off;
 	memset(w->rbuf, STRESS_CANARY, n + 2 * STRESS_CANARY_TAIL);
-	got = pcache_read(f->fd, w->rbuf, n);
+	got = io->read(f->fd, w->rbuf, n);
 	if (!check_read(w, f, "pcache_read", got, off, n))
 		return false;
 	f->pos = off + (size_t)got;
@@ -914,7 +1073,7 @@ static bool op_truncate(struct worker *w, struct sfile *f)
 
 	w->op = len < old ? "truncate (shrink)" : "truncate (extend)";
 	w->off = len; w->len = old;
-	ret = pcache_ftruncate(f->fd, (off_t)len);
+	ret = io->ftruncate(f->fd, (off_t)len);
 	if (!check_ret(w, "pcache_ftruncate", ret, 0))
 		return false;
 	model_truncate(f, len);
@@ -936,13 +1095,13 @@ static bool op_append(struct worker *w, struct sfile *f)
 	w->op = "append"; w->off = old; w->len = n;
 	if (chance(w, 20)) {
 		/* pwrite on an O_APPEND descriptor still appends, as on Linux */
-		got = pcache_pwrite(f->afd, src, n, (off_t)below(w, old + 1));
+		got = io->pwrite(f->afd, src, n, (off_t)below(w, old + 1));
 		if (!check_ret(w, "pcache_pwrite(O_APPEND)", got, (long long)n))
 			return false;
 		model_write(f, old, src, n);
 		return after_write(w, f, old, old, n);
 	}
-	got = pcache_write(f->afd, src, n);
+	got = io->write(f->afd, src, n);
 	if (!check_ret(w, "pcache_write(O_APPEND)", got, (long long)n))
 		return false;
 	model_write(f, old, src, n);
@@ -962,7 +1121,7 @@ static bool op_sync(struct worker *w, struct sfile *f)
 	int ret;
 
 	w->op = data ? "fdatasync" : "fsync"; w->off = 0; w->len = 0;
-	ret = data ? pcache_fdatasync(fd) : pcache_fsync(fd);
+	ret = data ? io->fdatasync(fd) : io->fsync(fd);
 	return check_ret(w, data ? "pcache_fdatasync" : "pcache_fsync", ret, 0);
 }
 
@@ -978,13 +1137,13 @@ static bool op_fstat(struct worker *w, struct sfile *f)
 /* Open the three descriptors of @f; flags may add O_TRUNC / O_CREAT. */
 static int open_fds(struct sfile *f, int extra)
 {
-	f->fd = pcache_open(cache, f->name, O_RDWR | extra, 0644);
+	f->fd = io->open(f->name, O_RDWR | extra, 0644);
 	if (f->fd < 0)
 		return f->fd;
-	f->afd = pcache_open(cache, f->name, O_RDWR | O_APPEND, 0);
+	f->afd = io->open(f->name, O_RDWR | O_APPEND, 0);
 	if (f->afd < 0)
 		return f->afd;
-	f->rfd = pcache_open(cache, f->name, O_RDONLY, 0);
+	f->rfd = io->open(f->name, O_RDONLY, 0);
 	if (f->rfd < 0)
 		return f->rfd;
 	f->pos = 0;
@@ -999,7 +1158,7 @@ static int close_fds(struct sfile *f)
 	for (int i = 0; i < 3; i++) {
 		if (*fds[i] < 0)
 			continue;
-		err = pcache_close(*fds[i]);
+		err = io->close(*fds[i]);
 		if (err && !ret)
 			ret = err;
 		f->stale_fd = *fds[i];
@@ -1016,11 +1175,11 @@ static int map_views(struct sfile *f, uint64_t rview_off)
 {
 	void *v;
 
-	v = pcache_mmap(f->fd, view_len, PROT_READ | PROT_WRITE, 0);
+	v = io->mmap(f->fd, view_len, PROT_READ | PROT_WRITE, 0);
 	if (PCACHE_IS_ERR(v))
 		return PCACHE_PTR_ERR(v);
 	f->view = v;
-	v = pcache_mmap(f->rfd, view_len - rview_off, PROT_READ, (off_t)rview_off);
+	v = io->mmap(f->rfd, view_len - rview_off, PROT_READ, (off_t)rview_off);
 	if (PCACHE_IS_ERR(v))
 		return PCACHE_PTR_ERR(v);
 	f->rview = v;
@@ -1034,11 +1193,11 @@ static int unmap_views(struct sfile *f)
 	int ret = 0, err;
 
 	if (f->view) {
-		ret = pcache_munmap(f->view, view_len);
+		ret = io->munmap(f->view, view_len);
 		f->view = NULL;
 	}
 	if (f->rview) {
-		err = pcache_munmap(f->rview, view_len - f->rview_off);
+		err = io->munmap(f->rview, view_len - f->rview_off);
 		if (err && !ret)
 			ret = err;
 		f->rview = NULL;
@@ -1063,9 +1222,9 @@ static bool op_reopen(struct worker *w, struct sfile *f)
 	w->op = trunc ? "close+reopen(O_TRUNC)" : "close+reopen";
 	w->off = 0; w->len = f->size;
 	if (opts.mmap) {
-		/* A live view keeps its descriptor busy. */
-		if (chance(w, 20)) {
-			ret = pcache_close(chance(w, 50) ? f->fd : f->rfd);
+		/* A live view keeps its descriptor busy (pcache's rule). */
+		if (io->pcache_rules && chance(w, 20)) {
+			ret = io->close(chance(w, 50) ? f->fd : f->rfd);
 			if (!check_ret(w, "pcache_close of a descriptor with a live view",
 				       ret, -EBUSY))
 				return false;
@@ -1092,6 +1251,48 @@ static bool op_reopen(struct worker *w, struct sfile *f)
 	}
 	return verify_pos(w, f->fd, 0, "fd") &&
 	       verify_range(w, f, 0, page_size);
+}
+
+/*
+ * May a write whose source turns unreadable after @readable bytes return
+ * @got?  pcache: exactly @readable, or -EFAULT when it is 0.  The kernel
+ * may stop earlier (POSIX allows a short count, or EFAULT): FUSE (Linux
+ * 6.18, fuse_fill_write_pages) returns EFAULT when the first page it
+ * copies into takes source bytes on both sides of the bad address and the
+ * readable source page is not mapped yet, e.g. a page of another file on
+ * the mount.  So in --path mode any count from 1 to @readable or -EFAULT is
+ * taken; the file must then hold exactly those bytes (the caller checks).
+ */
+static bool fault_write_ok(ssize_t got, size_t readable)
+{
+	if (got == (readable ? (ssize_t)readable : -EFAULT))
+		return true;
+	if (io->pcache_rules)
+		return false;
+	if (got == -EFAULT || (got > 0 && (size_t)got < readable)) {
+		atomic_fetch_add(&early_fault_writes, 1);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * After a write at @off that copied nothing (-EFAULT).  pcache leaves the
+ * size alone; Linux (6.18: ext4, tmpfs) extends a file to @off first, so
+ * a failed write past EOF leaves a hole up to @off.  In --path mode take
+ * that size into the model if it is exactly @off (verify_size checks it).
+ */
+static bool after_efault(struct worker *w, struct sfile *f, uint64_t off)
+{
+	struct stat st;
+
+	if (io->pcache_rules || off <= f->size)
+		return true;
+	if (!check_ret(w, "pcache_fstat", io->fstat(f->fd, &st), 0))
+		return false;
+	if ((uint64_t)st.st_size == off)
+		model_truncate(f, off);
+	return true;
 }
 
 /*
@@ -1125,16 +1326,19 @@ static bool op_fault_write(struct worker *w, struct sfile *f)
 	memcpy(src, rand_src(w, readable), readable);
 
 	w->op = "pwrite (source partly PROT_NONE)"; w->off = off; w->len = n;
-	got = pcache_pwrite(f->fd, src, n, (off_t)off);
+	got = io->pwrite(f->fd, src, n, (off_t)off);
 	want = readable ? (long long)readable : -EFAULT;
-	if (got != want) {
+	if (!fault_write_ok(got, readable)) {
 		mismatch(w, "pcache_pwrite of %zu bytes, of which the first %zu are readable,"
 			 " returned %s; the model expects %s",
 			 n, readable, ret_str(got, g), ret_str(want, e));
 		return false;
 	}
-	model_write(f, off, src, readable);
-	return after_write(w, f, old, off, readable) &&
+	if (got < 0 && !after_efault(w, f, off))
+		return false;
+	n = got < 0 ? 0 : (size_t)got;
+	model_write(f, off, src, n);
+	return after_write(w, f, old, off, n) &&
 	       verify_size(w, f, f->fd);
 }
 
@@ -1151,29 +1355,29 @@ static bool op_bad_args(struct worker *w, struct sfile *f)
 	switch (below(w, 9)) {
 	case 0:
 		w->op = "pwrite at offset -1";
-		got = pcache_pwrite(f->fd, &byte, 1, -1);
+		got = io->pwrite(f->fd, &byte, 1, -1);
 		return check_ret(w, "pcache_pwrite", got, -EINVAL);
 	case 1:
 		w->op = "pread at offset -1";
-		got = pcache_pread(f->fd, w->rbuf, 1, -1);
+		got = io->pread(f->fd, w->rbuf, 1, -1);
 		return check_ret(w, "pcache_pread", got, -EINVAL);
 	case 2:
 		w->op = "ftruncate to -1";
-		got = pcache_ftruncate(f->fd, -1);
+		got = io->ftruncate(f->fd, -1);
 		return check_ret(w, "pcache_ftruncate", got, -EINVAL);
 	case 3:
 		w->op = "pwrite on an O_RDONLY descriptor";
-		got = pcache_pwrite(f->rfd, &byte, 1, 0);
+		got = io->pwrite(f->rfd, &byte, 1, 0);
 		return check_ret(w, "pcache_pwrite", got, -EBADF);
 	case 4:
 		w->op = "ftruncate on an O_RDONLY descriptor";
-		got = pcache_ftruncate(f->rfd, 0);
+		got = io->ftruncate(f->rfd, 0);
 		return check_ret(w, "pcache_ftruncate", got, -EINVAL);
 	case 5:
 		w->op = "pwritev with a negative segment length";
 		iov.iov_base = &byte;
 		iov.iov_len = (size_t)-1;
-		got = pcache_pwritev(f->fd, &iov, 1, 0);
+		got = io->pwritev(f->fd, &iov, 1, 0);
 		return check_ret(w, "pcache_pwritev", got, -EINVAL);
 	case 6:
 		w->op = "preadv with IOV_MAX + 1 segments";
@@ -1181,18 +1385,18 @@ static bool op_bad_args(struct worker *w, struct sfile *f)
 			many[i].iov_base = w->rbuf;
 			many[i].iov_len = 1;
 		}
-		got = pcache_preadv(f->fd, many, IOV_MAX + 1, 0);
+		got = io->preadv(f->fd, many, IOV_MAX + 1, 0);
 		return check_ret(w, "pcache_preadv", got, -EINVAL);
 	case 7:
 		w->op = "pread on a closed descriptor";
-		if (f->stale_fd < 0)
-			return true;
-		got = pcache_pread(f->stale_fd, w->rbuf, 1, 0);
+		if (f->stale_fd < 0 || !io->pcache_rules)
+			return true;	/* the kernel reuses the number */
+		got = io->pread(f->stale_fd, w->rbuf, 1, 0);
 		return check_ret(w, "pcache_pread", got, -EBADF);
 	default:
 		w->op = "pread into NULL";
 		w->off = off; w->len = 16;
-		got = pcache_pread(f->fd, NULL, 16, (off_t)off);
+		got = io->pread(f->fd, NULL, 16, (off_t)off);
 		return check_ret(w, "pcache_pread", got, f->size ? -EFAULT : 0);
 	}
 }
@@ -1343,7 +1547,7 @@ static bool op_map_src_write(struct worker *w, struct sfile *f)
 	w->op = g ? "pwrite from another file's view" : "pwrite from the file's own view";
 	w->off = d; w->len = n;
 	memcpy(w->gather, src_file->data + s, n);
-	got = pcache_pwrite(f->fd, view_at(src_file, ro, s), n, (off_t)d);
+	got = io->pwrite(f->fd, view_at(src_file, ro, s), n, (off_t)d);
 	ok = check_ret(w, "pcache_pwrite", got, (long long)n);
 	if (g)
 		pthread_mutex_unlock(&g->lock);
@@ -1385,7 +1589,7 @@ static bool op_map_dst_read(struct worker *w, struct sfile *f)
 	w->off = s; w->len = n;
 	want = model_read_count(f, s, n);
 	memcpy(w->gather, f->data + s, want);
-	got = pcache_pread(f->fd, dst_file->view + d, n, (off_t)s);
+	got = io->pread(f->fd, dst_file->view + d, n, (off_t)s);
 	ok = check_ret(w, "pcache_pread into a view", got, (long long)want);
 	if (ok) {
 		model_write(dst_file, d, w->gather, want);	/* below its i_size */
@@ -1442,17 +1646,20 @@ static bool op_map_fault_write(struct worker *w, struct sfile *f)
 	w->op = "pwrite from another file's view, running past its EOF";
 	w->off = d; w->len = n;
 	memcpy(w->gather, g->data + s, readable);
-	got = pcache_pwrite(f->fd, g->view + s, n, (off_t)d);
+	got = io->pwrite(f->fd, g->view + s, n, (off_t)d);
 	pthread_mutex_unlock(&g->lock);
 	want = readable ? (long long)readable : -EFAULT;
-	if (got != want) {
+	if (!fault_write_ok(got, readable)) {
 		mismatch(w, "pcache_pwrite of %zu bytes from a view, of which the first %zu"
 			 " are below the source's EOF page, returned %s; the model expects %s",
 			 n, readable, ret_str(got, gs), ret_str(want, ws));
 		return false;
 	}
-	model_write(f, d, w->gather, readable);
-	return after_write(w, f, old, d, readable);
+	if (got < 0 && !after_efault(w, f, d))
+		return false;
+	n = got < 0 ? 0 : (size_t)got;
+	model_write(f, d, w->gather, n);
+	return after_write(w, f, old, d, n);
 }
 
 /* A page-aligned range [*a, *a + *len) inside a view of @f, 1 page or more. */
@@ -1486,19 +1693,21 @@ static bool op_msync(struct worker *w, struct sfile *f)
 	w->off = a; w->len = len;
 	if (r < 4) {
 		w->op = "msync of an unaligned address";
-		ret = pcache_msync(view_at(f, ro, a) + 1 + below(w, page_size - 1), len,
+		ret = io->msync(view_at(f, ro, a) + 1 + below(w, page_size - 1), len,
 				   MS_SYNC);
 		return check_ret(w, "pcache_msync", ret, -EINVAL);
 	}
 	if (r < 8) {
 		w->op = "msync running past the end of the view";
+		if (!io->pcache_rules)
+			return true;	/* the kernel may have mapped the next page */
 		a = view_len - page_size;
-		ret = pcache_msync(view_at(f, ro, a), 2 * page_size, MS_SYNC);
+		ret = io->msync(view_at(f, ro, a), 2 * page_size, MS_SYNC);
 		return check_ret(w, "pcache_msync", ret, -ENOMEM);
 	}
 	flags = r < 75 ? MS_SYNC : r < 90 ? MS_ASYNC : MS_SYNC | MS_INVALIDATE;
 	w->op = flags == MS_ASYNC ? "msync(MS_ASYNC)" : "msync(MS_SYNC)";
-	ret = pcache_msync(view_at(f, ro, a), len, flags);
+	ret = io->msync(view_at(f, ro, a), len, flags);
 	if (!check_ret(w, "pcache_msync", ret, 0))
 		return false;
 	/* clean now (write-protected again): the next store must fault and work */
@@ -1531,7 +1740,7 @@ static bool op_madvise(struct worker *w, struct sfile *f)
 	rand_view_range(w, f, ro, &a, &len);
 	w->op = advice == MADV_DONTNEED ? "madvise(MADV_DONTNEED)" : "madvise(other)";
 	w->off = a; w->len = len;
-	ret = pcache_madvise(view_at(f, ro, a), len, advice);
+	ret = io->madvise(view_at(f, ro, a), len, advice);
 	if (!check_ret(w, "pcache_madvise", ret, 0))
 		return false;
 	/* read part of it back, below the readable end */
@@ -1562,7 +1771,7 @@ static bool op_mlock(struct worker *w, struct sfile *f)
 		else
 			n = 1 + below(w, view_len - off);
 		w->off = off; w->len = n;
-		ret = pcache_mlock(view_at(f, ro, off), n);
+		ret = io->mlock(view_at(f, ro, off), n);
 		return check_ret(w, "pcache_mlock", ret, -ENOMEM);
 	}
 	w->op = "mlock (populate)";
@@ -1571,7 +1780,7 @@ static bool op_mlock(struct worker *w, struct sfile *f)
 	off = rand_off_below(w, lo, end);
 	n = 1 + below(w, end - off < 16 * page_size ? end - off : 16 * page_size);
 	w->off = off; w->len = n;
-	ret = pcache_mlock(view_at(f, ro, off), n);
+	ret = io->mlock(view_at(f, ro, off), n);
 	if (!check_ret(w, "pcache_mlock", ret, 0))
 		return false;
 	return verify_view(w, f, ro, off, off + n);
@@ -1632,59 +1841,67 @@ static bool op_map_bad_args(struct worker *w, struct sfile *f)
 	switch (below(w, 10)) {
 	case 0:
 		w->op = "mmap at an unaligned offset";
-		p = pcache_mmap(f->fd, page_size, prot, 1 + below(w, page_size - 1));
+		p = io->mmap(f->fd, page_size, prot, 1 + below(w, page_size - 1));
 		got = PCACHE_IS_ERR(p) ? PCACHE_PTR_ERR(p) : 0;
 		if (!PCACHE_IS_ERR(p))
-			pcache_munmap(p, page_size);
+			io->munmap(p, page_size);
 		return check_ret(w, "pcache_mmap", got, -EINVAL);
 	case 1:
 		w->op = "mmap of length 0";
-		p = pcache_mmap(f->fd, 0, prot, 0);
+		p = io->mmap(f->fd, 0, prot, 0);
 		got = PCACHE_IS_ERR(p) ? PCACHE_PTR_ERR(p) : 0;
 		return check_ret(w, "pcache_mmap", got, -EINVAL);
 	case 2:
 		w->op = "mmap PROT_WRITE on an O_RDONLY descriptor";
-		p = pcache_mmap(f->rfd, page_size, PROT_READ | PROT_WRITE, 0);
+		p = io->mmap(f->rfd, page_size, PROT_READ | PROT_WRITE, 0);
 		got = PCACHE_IS_ERR(p) ? PCACHE_PTR_ERR(p) : 0;
 		if (!PCACHE_IS_ERR(p))
-			pcache_munmap(p, page_size);
+			io->munmap(p, page_size);
 		return check_ret(w, "pcache_mmap", got, -EACCES);
 	case 3:
 		w->op = "mmap with PROT_EXEC";
-		p = pcache_mmap(f->fd, page_size, PROT_READ | PROT_EXEC, 0);
+		if (!io->pcache_rules)
+			return true;	/* the kernel allows it (but on noexec) */
+		p = io->mmap(f->fd, page_size, PROT_READ | PROT_EXEC, 0);
 		got = PCACHE_IS_ERR(p) ? PCACHE_PTR_ERR(p) : 0;
 		if (!PCACHE_IS_ERR(p))
-			pcache_munmap(p, page_size);
+			io->munmap(p, page_size);
 		return check_ret(w, "pcache_mmap", got, -EINVAL);
 	case 4:
 		w->op = "mmap of a closed descriptor";
-		if (f->stale_fd < 0)
-			return true;
-		p = pcache_mmap(f->stale_fd, page_size, prot, 0);
+		if (f->stale_fd < 0 || !io->pcache_rules)
+			return true;	/* the kernel reuses the number */
+		p = io->mmap(f->stale_fd, page_size, prot, 0);
 		got = PCACHE_IS_ERR(p) ? PCACHE_PTR_ERR(p) : 0;
 		if (!PCACHE_IS_ERR(p))
-			pcache_munmap(p, page_size);
+			io->munmap(p, page_size);
 		return check_ret(w, "pcache_mmap", got, -EBADF);
 	case 5:
 		w->op = "munmap of part of a view";
-		got = pcache_munmap(f->view, view_len > page_size ? view_len - page_size :
+		if (!io->pcache_rules)
+			return true;	/* the kernel would do it */
+		got = io->munmap(f->view, view_len > page_size ? view_len - page_size :
 				    view_len + page_size);
 		return check_ret(w, "pcache_munmap", got, -EINVAL);
 	case 6:
 		w->op = "madvise with an unknown advice";
-		got = pcache_madvise(f->view, page_size, 12345);
+		got = io->madvise(f->view, page_size, 12345);
 		return check_ret(w, "pcache_madvise", got, -EINVAL);
 	case 7:
 		w->op = "msync with MS_SYNC | MS_ASYNC";
-		got = pcache_msync(f->view, page_size, MS_SYNC | MS_ASYNC);
+		got = io->msync(f->view, page_size, MS_SYNC | MS_ASYNC);
 		return check_ret(w, "pcache_msync", got, -EINVAL);
 	case 8:
 		w->op = "mlock of memory that is not a view";
-		got = pcache_mlock(w->rbuf, page_size);
+		if (!io->pcache_rules)
+			return true;	/* the kernel allows it */
+		got = io->mlock(w->rbuf, page_size);
 		return check_ret(w, "pcache_mlock", got, -ENOMEM);
 	default:
 		w->op = "close of a descriptor with a live view";
-		got = pcache_close(f->fd);
+		if (!io->pcache_rules)
+			return true;	/* the kernel would close it */
+		got = io->close(f->fd);
 		return check_ret(w, "pcache_close", got, -EBUSY);
 	}
 }
@@ -1935,6 +2152,15 @@ static void usage(FILE *out)
 "                       max size, so that reclaim runs)\n"
 "  --keep               --backend dir without --backend-arg: keep the\n"
 "                       temporary backing directory (its name is printed)\n"
+"  --path DIR           no cache: the same ops with system calls (open, pread,\n"
+"                       pwritev, ftruncate, fsync, ...; with --mmap, mmap\n"
+"                       MAP_SHARED, msync, madvise, mlock) on files stress-N\n"
+"                       in DIR, e.g. a pcache-fuse mount, against the same\n"
+"                       model; at the end every file is fsynced, and its\n"
+"                       size and POSIX cksum printed; the files stay\n"
+"                       there\n"
+"  --check-dir DIR2     with --path: after that fsync, compare DIR2's files\n"
+"                       (e.g. pcache-fuse's backing directory) with the model\n"
 "  --verbose            log every op to stderr\n"
 "  --help               this text\n",
 		(unsigned long long)STRESS_DEFAULT_OPS, STRESS_MAX_THREADS,
@@ -2006,7 +2232,7 @@ enum {
 	OPT_OPS = 256, OPT_SEED, OPT_THREADS, OPT_FILES, OPT_MAX_SIZE,
 	OPT_STRATEGY, OPT_BACKEND, OPT_BACKEND_ARG, OPT_VERBOSE, OPT_HELP,
 	OPT_MMAP, OPT_FAULT_AROUND, OPT_FAULT_THREADS, OPT_BLOCK_SIZE,
-	OPT_MEM_LIMIT, OPT_KEEP,
+	OPT_MEM_LIMIT, OPT_KEEP, OPT_PATH, OPT_CHECK_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -2026,6 +2252,8 @@ static const struct option long_opts[] = {
 	{ "block-size",		required_argument,	NULL, OPT_BLOCK_SIZE },
 	{ "mem-limit",		required_argument,	NULL, OPT_MEM_LIMIT },
 	{ "keep",		no_argument,		NULL, OPT_KEEP },
+	{ "path",		required_argument,	NULL, OPT_PATH },
+	{ "check-dir",		required_argument,	NULL, OPT_CHECK_DIR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -2124,6 +2352,12 @@ static int parse_args(int argc, char **argv, bool *seed_given)
 		case OPT_KEEP:
 			opts.keep = true;
 			break;
+		case OPT_PATH:
+			opts.path = optarg;
+			break;
+		case OPT_CHECK_DIR:
+			opts.check_dir = optarg;
+			break;
 		case ':':
 			return bad_usage("option '%s' needs an argument", argv[optind - 1]);
 		case '?':
@@ -2142,6 +2376,13 @@ static int parse_args(int argc, char **argv, bool *seed_given)
 	if (opts.keep && !(opts.backend && !strcmp(opts.backend, "dir") &&
 			   !opts.backend_arg))
 		return bad_usage("--keep needs --backend dir without --backend-arg");
+	if (opts.path && (opts.backend || opts.backend_arg || opts.strategy_name ||
+			  opts.mem_limit || opts.fault_around || opts.fault_threads))
+		return bad_usage("--path runs no cache: it takes none of --backend,"
+				 " --backend-arg, --strategy, --mem-limit, --fault-around,"
+				 " --fault-threads");
+	if (opts.check_dir && !opts.path)
+		return bad_usage("--check-dir needs --path");
 	return -1;
 }
 
@@ -2163,17 +2404,18 @@ static int mmap_selfcheck(struct worker *w)
 	int fd, sig;
 
 	w->op = "mmap self-check"; w->file = -1; w->off = 0; w->len = len;
-	pcache_stats(cache, &st0);
-	fd = pcache_open(cache, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (io->pcache_rules)
+		pcache_stats(cache, &st0);
+	fd = io->open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (!check_ret(w, "pcache_open", fd < 0 ? fd : 0, 0))
 		return -EIO;
-	got = pcache_pwrite(fd, w->pool, 100, 0);
+	got = io->pwrite(fd, w->pool, 100, 0);
 	if (!check_ret(w, "pcache_pwrite", got, 100))
 		return -EIO;
-	v = pcache_mmap(fd, len, PROT_READ | PROT_WRITE, 0);
+	v = io->mmap(fd, len, PROT_READ | PROT_WRITE, 0);
 	if (PCACHE_IS_ERR(v)) {
-		pcache_close(fd);
-		pcache_unlink(cache, name);
+		io->close(fd);
+		io->unlink(name);
 		if (PCACHE_PTR_ERR(v) == -EOPNOTSUPP)
 			return -EOPNOTSUPP;
 		check_ret(w, "pcache_mmap", PCACHE_PTR_ERR(v), 0);
@@ -2195,12 +2437,12 @@ static int mmap_selfcheck(struct worker *w)
 		  touch_copy(vbuf, v + pg, 1), SIGBUS);
 	SC_EXPECT("storing to page 3 of a 100-byte file through a view: signal",
 		  touch_copy(v + 3 * pg + 5, &byte, 1), SIGBUS);
-	SC_EXPECT("pcache_mlock of pages 0-1 of a 100-byte file", pcache_mlock(v, 2 * pg),
+	SC_EXPECT("pcache_mlock of pages 0-1 of a 100-byte file", io->mlock(v, 2 * pg),
 		  -ENOMEM);
-	SC_EXPECT("pcache_mlock of page 0 of a 100-byte file", pcache_mlock(v + 10, 1), 0);
+	SC_EXPECT("pcache_mlock of page 0 of a 100-byte file", io->mlock(v + 10, 1), 0);
 
 	/* grown: page 1 reads as zeroes, page 2 is still past EOF */
-	SC_EXPECT("pcache_ftruncate to a page + 1", pcache_ftruncate(fd, (off_t)pg + 1), 0);
+	SC_EXPECT("pcache_ftruncate to a page + 1", io->ftruncate(fd, (off_t)pg + 1), 0);
 	sig = touch_copy(vbuf, v + pg, pg);
 	SC_EXPECT("reading page 1 after growing the file to cover it: signal", sig, 0);
 	if (vbuf[0] || memcmp(vbuf, vbuf + 1, pg - 1)) {
@@ -2213,11 +2455,11 @@ static int mmap_selfcheck(struct worker *w)
 		  touch_copy(v + pg, &byte, 1), 0);
 	vbuf[0] = 0;
 	SC_EXPECT("pcache_pread of a byte stored through a view",
-		  pcache_pread(fd, vbuf, 2, (off_t)pg), 1);
+		  io->pread(fd, vbuf, 2, (off_t)pg), 1);
 	SC_EXPECT("pcache_pread of a byte stored through a view: the byte", vbuf[0], byte);
 
 	/* shrunk: the mapped page 1 must be unmapped, and fault to SIGBUS */
-	SC_EXPECT("pcache_ftruncate to 50", pcache_ftruncate(fd, 50), 0);
+	SC_EXPECT("pcache_ftruncate to 50", io->ftruncate(fd, 50), 0);
 	SC_EXPECT("reading page 1 (mapped before) after truncating to 50: signal",
 		  touch_copy(vbuf, v + pg, 1), SIGBUS);
 	SC_EXPECT("storing to page 1 after truncating to 50: signal",
@@ -2230,10 +2472,14 @@ static int mmap_selfcheck(struct worker *w)
 		return -EIO;
 	}
 
-	SC_EXPECT("pcache_close of a descriptor with a live view", pcache_close(fd), -EBUSY);
-	SC_EXPECT("pcache_munmap", pcache_munmap(v, len), 0);
-	SC_EXPECT("pcache_close", pcache_close(fd), 0);
-	SC_EXPECT("pcache_unlink", pcache_unlink(cache, name), 0);
+	if (io->pcache_rules)
+		SC_EXPECT("pcache_close of a descriptor with a live view",
+			  io->close(fd), -EBUSY);
+	SC_EXPECT("pcache_munmap", io->munmap(v, len), 0);
+	SC_EXPECT("pcache_close", io->close(fd), 0);
+	SC_EXPECT("pcache_unlink", io->unlink(name), 0);
+	if (!io->pcache_rules)
+		return 0;
 	pcache_stats(cache, &st1);
 	/*
 	 * A page past EOF is poisoned once; touching it again gets the
@@ -2310,11 +2556,11 @@ static bool files_final_check(struct worker *w)
 		if (!check_ret(w, "pcache_close", ret, 0))
 			return false;
 		w->op = "final reopen + full compare";
-		f->fd = pcache_open(cache, f->name, O_RDONLY, 0);
+		f->fd = io->open(f->name, O_RDONLY, 0);
 		if (!check_ret(w, "pcache_open(O_RDONLY)", f->fd < 0 ? f->fd : 0, 0))
 			return false;
 		ok = verify_file(w, f);
-		ret = pcache_close(f->fd);
+		ret = io->close(f->fd);
 		f->fd = -1;
 		if (ok)
 			ok = check_ret(w, "pcache_close", ret, 0);
@@ -2486,6 +2732,74 @@ static bool backend_check(struct worker *w, const struct pcache_config *cfg)
 	return ok;
 }
 
+/* ---- --path: the end ------------------------------------------------------ */
+
+/* POSIX cksum (CRC-32, polynomial 0x04c11db7, then the length): cksum(1)'s. */
+static uint32_t posix_cksum(const unsigned char *p, uint64_t n)
+{
+	static uint32_t table[256];
+	uint32_t crc = 0;
+
+	if (!table[1]) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i << 24;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 0x80000000u ? (c << 1) ^ 0x04c11db7u : c << 1;
+			table[i] = c;
+		}
+	}
+	for (uint64_t i = 0; i < n; i++)
+		crc = (crc << 8) ^ table[(crc >> 24) ^ p[i]];
+	for (; n; n >>= 8)
+		crc = (crc << 8) ^ table[(crc >> 24) ^ (n & 0xff)];
+	return ~crc;
+}
+
+/*
+ * --path's end, after files_final_check: fsync every file (on a pcache-fuse
+ * mount, that writes pcache's dirty pages to the backing files); with
+ * --check-dir, compare the files there with the model (plain open/pread);
+ * print each file's size and cksum, for checks after the run (e.g. of the
+ * backing files after unmount).
+ */
+static bool path_check(struct worker *w)
+{
+	uint64_t bytes = 0;
+	bool ok = true;
+	int fd, ret;
+
+	for (int i = 0; i < opts.files && ok; i++) {
+		struct sfile *f = &files[i];
+
+		w->file = i;
+		w->op = "final fsync";
+		w->off = 0; w->len = f->size;
+		fd = io->open(f->name, O_RDONLY, 0);
+		if (!check_ret(w, "open(O_RDONLY)", fd < 0 ? fd : 0, 0))
+			return false;
+		ok = check_ret(w, "fsync", io->fsync(fd), 0);
+		ret = io->close(fd);
+		ok = ok && check_ret(w, "close", ret, 0);
+	}
+	if (ok && opts.check_dir) {
+		snprintf(backing_dir, sizeof(backing_dir), "%s", opts.check_dir);
+		for (int i = 0; i < opts.files && ok; i++) {
+			w->file = i;
+			ok = check_backing_file(w, &files[i]);
+			bytes += files[i].size;
+		}
+		printf("stress: check dir: %d file%s, %" PRIu64 " bytes, after fsync:"
+		       " the files in %s %s\n", opts.files, opts.files == 1 ? "" : "s",
+		       bytes, opts.check_dir, ok ? "match the model" : "MISMATCH");
+	}
+	for (int i = 0; i < opts.files && ok; i++)
+		printf("stress: file %s: %" PRIu64 " bytes, cksum %" PRIu32 "\n",
+		       files[i].name, files[i].size,
+		       posix_cksum(files[i].data, files[i].size));
+	return ok;
+}
+
 int cmd_stress(int argc, char **argv)
 {
 	struct worker workers[STRESS_MAX_THREADS];
@@ -2509,6 +2823,7 @@ int cmd_stress(int argc, char **argv)
 	op_weights_init();
 	atomic_store(&ops_done, 0);
 	atomic_store(&mismatches, 0);
+	atomic_store(&early_fault_writes, 0);
 	atomic_store(&stop_run, 0);
 
 	pcache_config_init(&cfg);
@@ -2531,14 +2846,22 @@ int cmd_stress(int argc, char **argv)
 	if (cfg.mem_limit < STRESS_MIN_MEM_LIMIT)
 		cfg.mem_limit = STRESS_MIN_MEM_LIMIT;
 	mem_limit = cfg.mem_limit;
+	io = opts.path ? &sys_io : &pcache_io;
 
-	printf("stress: seed %" PRIu64 ", %" PRIu64 " ops, %d thread%s, %d file%s,"
-	       " max size %" PRIu64 ", strategy %s, backend %s%s\n",
-	       opts.seed, opts.ops, opts.threads, opts.threads == 1 ? "" : "s",
-	       opts.files, opts.files == 1 ? "" : "s", opts.max_size,
-	       pcache_strategy_name(cfg.write_strategy) ?
-	       pcache_strategy_name(cfg.write_strategy) : "?",
-	       cfg.backend ? cfg.backend : "memory", opts.mmap ? ", views" : "");
+	if (opts.path)
+		printf("stress: seed %" PRIu64 ", %" PRIu64 " ops, %d thread%s, %d file%s,"
+		       " max size %" PRIu64 ", system calls on files in %s%s\n",
+		       opts.seed, opts.ops, opts.threads, opts.threads == 1 ? "" : "s",
+		       opts.files, opts.files == 1 ? "" : "s", opts.max_size,
+		       opts.path, opts.mmap ? ", mmap" : "");
+	else
+		printf("stress: seed %" PRIu64 ", %" PRIu64 " ops, %d thread%s, %d file%s,"
+		       " max size %" PRIu64 ", strategy %s, backend %s%s\n",
+		       opts.seed, opts.ops, opts.threads, opts.threads == 1 ? "" : "s",
+		       opts.files, opts.files == 1 ? "" : "s", opts.max_size,
+		       pcache_strategy_name(cfg.write_strategy) ?
+		       pcache_strategy_name(cfg.write_strategy) : "?",
+		       cfg.backend ? cfg.backend : "memory", opts.mmap ? ", views" : "");
 	if (dir_backend) {
 		ret = backing_dir_setup();
 		if (ret) {
@@ -2559,8 +2882,14 @@ int cmd_stress(int argc, char **argv)
 		goto out;
 	}
 
-	ret = pcache_create(&cfg, &cache);
-	if (ret) {
+	if (opts.path) {
+		path_dirfd = open(opts.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (path_dirfd < 0) {
+			fprintf(stderr, "pcache stress: --path %s: %s\n", opts.path,
+				strerror(errno));
+			goto out;
+		}
+	} else if ((ret = pcache_create(&cfg, &cache))) {
 		fprintf(stderr, "pcache stress: pcache_create: %s%s\n", pcache_strerror(ret),
 			ret == -EOPNOTSUPP ? " (this write strategy is not built yet)" : "");
 		cache = NULL;
@@ -2639,7 +2968,7 @@ int cmd_stress(int argc, char **argv)
 
 		w->opno = w->done;
 		ok = verify_all(w) && files_final_check(w);
-		have_st = pcache_stats(cache, &st) == 0;
+		have_st = cache && pcache_stats(cache, &st) == 0;
 		if (have_st && opts.mmap)
 			printf("stress: views: %llu faults (+%llu pages around them), %llu wp faults,"
 			       " %llu pages populated, %llu SIGBUS\n",
@@ -2659,6 +2988,12 @@ int cmd_stress(int argc, char **argv)
 			       (unsigned long long)st.flusher_runs);
 		if (ok && dir_backend)
 			backend_check(w, &cfg);
+		if (opts.path)
+			printf("stress: %llu faulting writes stopped before the bad address"
+			       " (short, or EFAULT with bytes readable)\n",
+			       (unsigned long long)atomic_load(&early_fault_writes));
+		if (ok && opts.path)
+			path_check(w);
 	}
 
 out_free_workers:
@@ -2677,6 +3012,10 @@ out_free_workers:
 out:
 	free(files);
 	files = NULL;
+	if (path_dirfd >= 0) {
+		close(path_dirfd);
+		path_dirfd = -1;
+	}
 	if (backing_dir_ours) {
 		if (opts.keep || atomic_load(&mismatches))
 			printf("stress: kept the backing directory %s\n", backing_dir);
