@@ -170,7 +170,7 @@ n=1
 while [ $n -le "$RUNS" ]; do
 	for wl in $WORKLOADS; do
 		for cfg in $CONFIGS; do
-			run_one "$cfg" "$wl" $n
+			run_one "$cfg" "$wl" "$n"
 		done
 	done
 	n=$((n + 1))
