@@ -163,7 +163,7 @@ run_one() {	# run_one CONFIG WORKLOAD RUN
 echo "bench/fio.sh: $(fio --version), size $SIZE, $RUNS run(s), backing $B"
 echo "  machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
 	"$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM," \
-	"Linux $(uname -r), backing on $(stat -f -c %T "$B") ($(df --output=source "$B" | tail -n 1))"
+	"Linux $(uname -r), backing on $(df --output=fstype "$B" | tail -n 1) ($(df --output=source "$B" | tail -n 1))"
 [ -n "$FUSE_OPTS" ] && echo "  pcache-fuse options: $FUSE_OPTS"
 timeout 60 sync
 n=1
