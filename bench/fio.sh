@@ -11,6 +11,10 @@
 # over, then fsync (--end_fsync=1, inside fio's measured time):
 #   randwrite   4 KiB random writes
 #   write       1 MiB sequential writes
+# and, when asked for with --workloads:
+#   overwrite   4 KiB random writes over a file fio has first written in
+#               full (--overwrite=1; the layout is not measured): no block
+#               allocation during the measured writes
 # common fio options: --ioengine=psync --numjobs=1 --direct=0 --thread
 # --fallocate=none (the file is not preallocated, whatever the frontend
 # does with fallocate).
@@ -121,9 +125,11 @@ now() { date +%s.%N; }
 
 run_one() {	# run_one CONFIG WORKLOAD RUN
 	cfg=$1 wl=$2 n=$3
+	extra=""
 	case $wl in
-	randwrite) bs=4k ;;
-	write) bs=1m ;;
+	randwrite) rw=randwrite bs=4k ;;
+	write) rw=write bs=1m ;;
+	overwrite) rw=randwrite bs=4k extra=--overwrite=1 ;;
 	*) echo "bench/fio.sh: unknown workload $wl" >&2; exit 1 ;;
 	esac
 	dir=$B pre=""
@@ -137,9 +143,9 @@ run_one() {	# run_one CONFIG WORKLOAD RUN
 	esac
 	out=$R/$cfg.$wl.$n
 	t0=$(now)
-	# shellcheck disable=SC2086 # $pre: words on purpose
-	(cd "$tmp" && timeout $T $pre fio --name="$cfg-$wl" \
-		--filename="$dir/fio-bench.dat" --rw=$wl --bs=$bs --size=$SIZE \
+	# shellcheck disable=SC2086 # $pre, $extra: words on purpose
+	(cd "$tmp" && timeout $T $pre fio --name="$cfg-$wl" $extra \
+		--filename="$dir/fio-bench.dat" --rw=$rw --bs=$bs --size=$SIZE \
 		--ioengine=psync --numjobs=1 --direct=0 --end_fsync=1 \
 		--fallocate=none --thread --output-format=json \
 		--output="$out.json") 2>"$out.err"
@@ -180,7 +186,8 @@ python3 - "$R" "$SIZE" "$RUNS" "$JSON" "$WORKLOADS" "$CONFIGS" <<'EOF'
 import json, statistics, sys
 rdir, size, runs, out, workloads, configs = sys.argv[1:7]
 workloads, configs = workloads.split(), configs.split()
-label = {"randwrite": "4 KiB randwrite", "write": "1 MiB seq write"}
+label = {"randwrite": "4 KiB randwrite", "write": "1 MiB seq write",
+         "overwrite": "4 KiB overwrite"}
 res = {}
 for wl in workloads:
     for cfg in configs:
