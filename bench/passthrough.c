@@ -16,9 +16,9 @@
  * partial page), and O_APPEND is dropped (the kernel computes the offsets).
  *
  * Kept minimal: enough for fio, coreutils and a shell (getattr, access,
- * readdir, mkdir, rmdir, unlink, rename, truncate, utimens, chmod, open,
- * create, read, write, flush, release, fsync, fallocate, statfs).  No
- * symlinks, links, xattrs or locks.
+ * opendir, readdir, releasedir, mkdir, rmdir, unlink, rename, truncate,
+ * utimens, chmod, open, create, read, write, flush, release, fsync,
+ * fallocate, statfs).  No symlinks, links, xattrs or locks.
  */
 #define FUSE_USE_VERSION 35
 #include <fuse.h>
@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static const char *rel(const char *path)
 static void *pt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->use_ino = 1;
-	cfg->nullpath_ok = 1;
+	cfg->nullpath_ok = 1;	/* ops with a handle use it, not the path */
 	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) {
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 		writeback = 1;
@@ -68,9 +69,7 @@ static int pt_access(const char *path, int mask)
 	return faccessat(rootfd, rel(path), mask, 0) < 0 ? -errno : 0;
 }
 
-static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
-		      off_t off, struct fuse_file_info *fi,
-		      enum fuse_readdir_flags flags)
+static int pt_opendir(const char *path, struct fuse_file_info *fi)
 {
 	int fd = openat(rootfd, rel(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -81,13 +80,30 @@ static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		close(fd);
 		return -e;
 	}
+	fi->fh = (uintptr_t)d;
+	return 0;
+}
+
+/* The whole listing in one call, with offsets 0: libfuse buffers it. */
+static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
+		      off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	DIR *d = (DIR *)(uintptr_t)fi->fh;
 	struct dirent *de;
+
+	rewinddir(d);
 	while ((de = readdir(d))) {
 		struct stat st = { .st_ino = de->d_ino, .st_mode = DTTOIF(de->d_type) };
 		if (fill(buf, de->d_name, &st, 0, 0))
 			break;
 	}
-	closedir(d);
+	return 0;
+}
+
+static int pt_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	closedir((DIR *)(uintptr_t)fi->fh);
 	return 0;
 }
 
@@ -214,7 +230,9 @@ static const struct fuse_operations pt_ops = {
 	.init		= pt_init,
 	.getattr	= pt_getattr,
 	.access		= pt_access,
+	.opendir	= pt_opendir,
 	.readdir	= pt_readdir,
+	.releasedir	= pt_releasedir,
 	.mkdir		= pt_mkdir,
 	.rmdir		= pt_rmdir,
 	.unlink		= pt_unlink,
