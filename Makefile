@@ -2,7 +2,8 @@
 #
 #   make                        build/libpcache.{a,so}, build/pcache and
 #                               build/libpcache-preload.so (docs/preload.md),
-#                               build/pcache-fuse (docs/fuse.md)
+#                               build/pcache-fuse (docs/fuse.md),
+#                               build/fuse-passthrough (bench/fio.sh's yardstick)
 #   make demo                   build, then run the main job: build/pcache demo
 #   make check                  build and run every test (per-test timeout)
 #   make check SANITIZE=address,undefined   or   SANITIZE=thread
@@ -60,7 +61,7 @@ LD      ?= ld
 OBJCOPY ?= objcopy
 
 all: $(BUILD)/libpcache.a $(BUILD)/libpcache.so $(BUILD)/pcache \
-	$(BUILD)/libpcache-preload.so $(BUILD)/pcache-fuse
+	$(BUILD)/libpcache-preload.so $(BUILD)/pcache-fuse $(BUILD)/fuse-passthrough
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -121,6 +122,12 @@ $(FUSE_OBJS): CFLAGS += $(FUSE_CFLAGS)
 
 $(BUILD)/pcache-fuse: $(FUSE_OBJS) $(BUILD)/libpcache.a
 	$(CC) $(LDFLAGS) -o $@ $(FUSE_OBJS) $(BUILD)/libpcache.a $(FUSE_LIBS) $(LDLIBS)
+
+# A plain libfuse passthrough with the writeback cache on, for bench/fio.sh
+# (docs/perf-fio.md); no libpcache.
+$(BUILD)/fuse-passthrough: bench/passthrough.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUSE_CFLAGS) $(LDFLAGS) -o $@ $< $(FUSE_LIBS)
 
 demo: all
 	$(BUILD)/pcache demo
