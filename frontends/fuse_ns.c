@@ -10,9 +10,7 @@
  * a request, so the paths reaching us hold no symlinks to follow.
  *
  * Limits, from pcache's name-keyed cache (docs/fuse.md):
- *  - rename of a directory that holds files the cache has cached (any file
- *    opened since the mount) is EBUSY: pcache_rename refuses, because the
- *    cached names below it would go stale.
+ *  - rename of a directory moves the cached names below it (pcache_rename).
  *  - link: the new name is a second cache entry of the same backing file.
  *    link writes the source's dirty data back first, so the new name starts
  *    out right; after that, writes through one name are not seen through

@@ -254,8 +254,9 @@ int pcache_unlink(struct pcache *pc, const char *name);
  * exists (its open descriptors keep working, as after an unlink).  Open
  * descriptors of @old follow the file.  Renaming a file to itself, or to
  * another name of itself, does nothing.
- * Errors: -EINVAL (NULL pc), -EFAULT, -ENOENT, -EBUSY (the root, or a
- * directory holding files the cache has open or cached),
+ * On a backend with directories (dir), renaming a directory moves the
+ * cached files below it too.
+ * Errors: -EINVAL (NULL pc), -EFAULT, -ENOENT, -EBUSY (the root),
  * -ENOTDIR ('/' in @new where the backend has no directories),
  * -ENAMETOOLONG, -EACCES (dir: a ".." component), -ENOMEM, or the backend's
  * error (dir: rename(2)'s, e.g. -EISDIR, -EXDEV).

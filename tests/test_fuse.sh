@@ -111,14 +111,12 @@ check "unlink"           rm "$M/rand.link" "$M/sl"
 check "rmdir busy dir refused" sh -c "! rmdir '$M/d1/d2' 2>/dev/null"
 check "mkdir + rmdir"    sh -c "mkdir '$M/e' && rmdir '$M/e'"
 echo "statfs: $(stat -f -c 'bsize=%S blocks=%b' "$M")"
-# A directory holding files the cache has cached cannot be renamed: pcache
-# keys files by name and refuses (docs/fuse.md).  Record what mv prints.
-if timeout $T mv "$M/d1" "$M/d3" 2>"$tmp/err"; then
-	fail "rename of a directory with cached files succeeded"
-else
-	echo "mv of a cached directory printed: $(cat "$tmp/err")"
-	grep -q 'busy' "$tmp/err" && ok "directory rename: EBUSY" || fail "directory rename error"
-fi
+# A directory holding cached files renames, and the files keep their bytes
+# under the new names (pcache_rename moves the cached names with it).
+check "rename of a directory with cached files" mv "$M/d1" "$M/d3"
+check "cmp under the renamed dir" cmp "$tmp/small.t" "$M/d3/d2/small"
+check "old name gone" sh -c "! test -e '$M/d1'"
+check "rename it back" mv "$M/d3" "$M/d1"
 check "rename of an empty dir" sh -c "mkdir '$M/e1' && mv '$M/e1' '$M/e2' && rmdir '$M/e2'"
 # Unlinked while open: libfuse hides it as .fuse_hidden*; it must still
 # read and write, and be gone from the backing directory after close.

@@ -9,7 +9,8 @@
  *    the root is -EBUSY; '..' is -EACCES on dir; a '/' in the new name is
  *    -ENOTDIR on memory;
  *  - dir: the backing directory shows the rename; renaming a directory
- *    that holds a cached file is -EBUSY; a subdirectory's file renames;
+ *    that holds a cached file renames with it (the cached file follows,
+ *    open descriptor and all); a subdirectory's file renames;
  *  - stat of a cached file reports the cache's size (unwritten data
  *    included); stat of an uncached backing file and of a directory works;
  *    the root is a directory; a missing name is -ENOENT.
@@ -101,7 +102,20 @@ static void run(const char *backend, const char *dir)
 		fd = pcache_open(pc, "sub/f", O_RDWR | O_CREAT, 0644);
 		CHECK(fd >= 0, "open sub/f: %d", fd);
 		CHECK_EQ(pcache_pwrite(fd, "sub", 3, 0), 3);
-		CHECK_EQ(pcache_rename(pc, "sub", "sub2"), -EBUSY);
+		CHECK_EQ(pcache_rename(pc, "sub", "sub2"), 0);
+		CHECK_EQ(pcache_stat(pc, "sub/f", &st), -ENOENT);
+		CHECK_EQ(pcache_stat(pc, "sub2/f", &st), 0);
+		CHECK_EQ(st.st_size, 3);
+		/* The open descriptor follows; a new open finds the same file. */
+		CHECK_EQ(pcache_pwrite(fd, "S", 1, 0), 1);
+		{
+			int fd2 = pcache_open(pc, "sub2/f", O_RDONLY, 0);
+
+			CHECK(fd2 >= 0, "open sub2/f: %d", fd2);
+			check_bytes(fd2, "Sub");
+			pcache_close(fd2);
+		}
+		CHECK_EQ(pcache_rename(pc, "sub2", "sub"), 0);
 		CHECK_EQ(pcache_rename(pc, "sub/f", "sub/g"), 0);
 		CHECK_EQ(pcache_stat(pc, "sub/g", &st), 0);
 		CHECK_EQ(st.st_size, 3);

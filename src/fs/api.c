@@ -725,23 +725,58 @@ int pcache_unlink(struct pcache *pc, const char *uname)
 	return err;
 }
 
-/* Is a cached file under directory @dir?  ns_lock held. */
-static bool holds_cached(struct pcache *pc, const char *dir)
+/*
+ * The cached files under directory @dir, which is becoming @to: their new
+ * names, made before anything changes (so the rename cannot fail half
+ * way).  ns_lock held.  Returns how many (0: none), or -ENOMEM.
+ */
+struct moved {
+	struct inode *inode;
+	char *name;
+};
+
+static long names_under(struct pcache *pc, const char *dir, const char *to,
+			struct moved **movedp)
 {
-	size_t n = strlen(dir);
+	size_t n = strlen(dir), cap = 0, nr = 0;
+	struct moved *v = NULL, *bigger;
 	struct inode *inode;
 
-	list_for_each_entry(inode, &pc->s_inodes, i_sb_list)
-		if (inode->i_name && !strncmp(inode->i_name, dir, n) &&
-		    inode->i_name[n] == '/')
-			return true;
-	return false;
+	list_for_each_entry(inode, &pc->s_inodes, i_sb_list) {
+		if (!inode->i_name || strncmp(inode->i_name, dir, n) ||
+		    inode->i_name[n] != '/')
+			continue;
+		if (nr == cap) {
+			cap = cap ? 2 * cap : 8;
+			bigger = krealloc(v, cap * sizeof(*v));
+			if (!bigger)
+				goto out_nomem;
+			v = bigger;
+		}
+		v[nr].inode = inode;
+		v[nr].name = kmalloc(strlen(to) + strlen(inode->i_name + n) + 1);
+		if (!v[nr].name)
+			goto out_nomem;
+		strcpy(v[nr].name, to);
+		strcat(v[nr].name, inode->i_name + n);
+		nr++;
+	}
+	*movedp = v;
+	return (long)nr;
+
+out_nomem:
+	while (nr)
+		kfree(v[--nr].name);
+	kfree(v);
+	return -ENOMEM;
 }
 
 int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 {
 	char obuf[PATH_MAX], nbuf[PATH_MAX];
 	struct inode *inode, *target;
+	struct moved *moved = NULL;
+	long nr_moved = 0;
 	const char *old, *new;
 	int err;
 
@@ -762,11 +797,14 @@ int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 		target = NULL;
 		goto out_unlock;
 	}
-	if (pc->s_op->rename && !inode && holds_cached(pc, old)) {
-		/* A directory with cached files: their names would go stale. */
-		err = -EBUSY;
-		target = NULL;
-		goto out_unlock;
+	if (pc->s_op->rename && !inode) {
+		/* Maybe a directory: the cached files in it move with it. */
+		nr_moved = names_under(pc, old, new, &moved);
+		if (nr_moved < 0) {
+			err = (int)nr_moved;
+			target = NULL;
+			goto out_unlock;
+		}
 	}
 	if (!pc->s_op->rename) {
 		/* Only cached names exist. */
@@ -774,6 +812,13 @@ int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 	} else {
 		err = pc->s_op->rename(pc, old, new);
 	}
+	for (long k = 0; k < nr_moved; k++) {
+		if (!err)
+			icache_rename_to(pc, moved[k].inode, moved[k].name);
+		else
+			kfree(moved[k].name);
+	}
+	kfree(moved);
 	/* Memory for the new name first: past the backend's rename, no failing. */
 	if (!err && inode) {
 		err = icache_rename(pc, inode, new);

@@ -280,6 +280,7 @@ struct inode *icache_find(struct pcache *pc, const char *name);
 int icache_insert(struct pcache *pc, struct inode *inode, const char *name);
 void icache_remove(struct pcache *pc, struct inode *inode);
 int icache_rename(struct pcache *pc, struct inode *inode, const char *name);
+void icache_rename_to(struct pcache *pc, struct inode *inode, char *name);
 int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
 void generic_fillattr(struct inode *inode, struct stat *st);
 

@@ -104,11 +104,19 @@ void icache_remove(struct pcache *pc, struct inode *inode)
 int icache_rename(struct pcache *pc, struct inode *inode, const char *name)
 {
 	char *copy = kmalloc(strlen(name) + 1);
-	struct inode **p, **slot;
 
 	if (!copy)
 		return -ENOMEM;
 	strcpy(copy, name);
+	icache_rename_to(pc, inode, copy);
+	return 0;
+}
+
+/* As icache_rename, with a name already allocated: it cannot fail. */
+void icache_rename_to(struct pcache *pc, struct inode *inode, char *copy)
+{
+	struct inode **p, **slot;
+
 	for (p = ihash_slot(pc, inode->i_name); *p != inode; p = &(*p)->i_hash_next)
 		;
 	*p = inode->i_hash_next;
@@ -117,7 +125,6 @@ int icache_rename(struct pcache *pc, struct inode *inode, const char *name)
 	slot = ihash_slot(pc, copy);
 	inode->i_hash_next = *slot;
 	*slot = inode;
-	return 0;
 }
 
 int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg)
