@@ -17,8 +17,7 @@
  *	fallocate		EOPNOTSUPP, except mode 0 (extends the size;
  *				the cache reserves no space) and KEEP_SIZE alone
  *	fchmod, fchown		EOPNOTSUPP (TODO: pcache has no setattr)
- *	F_SETFL changing O_APPEND  EINVAL (TODO: pcache has no call to change
- *				a descriptor's flags)
+ *	(F_SETFL changing O_APPEND goes to pcache_set_append)
  *	F_OFD_* locks		EINVAL
  * POSIX record locks (F_SETLK, F_SETLKW, F_GETLK) are granted without
  * a lock table when no other process can open the file (the memory
@@ -430,9 +429,13 @@ static long setfl(struct preload_file *file, int flags)
 {
 	int old = __atomic_load_n(&file->flags, __ATOMIC_RELAXED), new;
 
-	/* TODO(pcache_set_flags): the cache's O_APPEND is fixed at open. */
-	if ((old ^ flags) & O_APPEND)
-		return -EINVAL;
+	if ((old ^ flags) & O_APPEND) {
+		int err = pcache_set_append(preload_file_pfd(file),
+					    flags & O_APPEND);
+
+		if (err)
+			return err;
+	}
 	do {
 		new = (old & ~SETFL_FLAGS) | (flags & SETFL_FLAGS);
 	} while (!__atomic_compare_exchange_n(&file->flags, &old, new, false,

@@ -204,6 +204,13 @@ ssize_t pcache_writev(int fd, const struct iovec *iov, int iovcnt);
 int pcache_set_write_strategy(int fd, int strategy);
 
 /*
+ * pcache_set_append - turn O_APPEND on (@on non-zero) or off for later
+ * writes through @fd, as fcntl(F_SETFL) does.  A write in flight keeps
+ * the mode it started with.  Errors: -EBADF, -EISDIR (the root).
+ */
+int pcache_set_append(int fd, int on);
+
+/*
  * pcache_lseek - SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE.
  * Returns the new position.  Errors: -EBADF, -EINVAL (bad whence, a
  * resulting position < 0 or past the maximum file size, a negative offset

@@ -129,7 +129,24 @@ static void test_io(void)
 	CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
 	CHECK_EQ(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	CHECK(fcntl(fd3, F_GETFL) & O_NONBLOCK, "F_SETFL is shared");
-	CHECK_ERR(fcntl(fd, F_SETFL, O_APPEND), EINVAL);
+	/* O_APPEND on: a pwrite goes to the end (as Linux); off again. */
+	{
+		struct stat ast;
+		off_t size;
+
+		CHECK(fstat(fd, &ast) == 0, "fstat");
+		size = ast.st_size;
+		CHECK_EQ(fcntl(fd, F_SETFL, O_APPEND | O_NONBLOCK), 0);
+		CHECK(fcntl(fd, F_GETFL) & O_APPEND, "F_GETFL shows O_APPEND");
+		CHECK_EQ(pwrite(fd, "Z", 1, 0), 1);
+		CHECK(fstat(fd, &ast) == 0 && ast.st_size == size + 1,
+		      "append-mode pwrite went to the end");
+		CHECK_EQ(ftruncate(fd, size), 0);
+		CHECK_EQ(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+		CHECK_EQ(pwrite(fd, buf, 1, 0), 1);
+		CHECK(fstat(fd, &ast) == 0 && ast.st_size == size,
+		      "pwrite at 0 after O_APPEND went off");
+	}
 	CHECK_EQ(dup2(fd, 200), 200);
 	CHECK_EQ(read(200, back, PG), PG);
 	CHECK(memcmp(back, buf + PG, PG) == 0, "read through dup2");

@@ -80,6 +80,28 @@ int pcache_set_write_strategy(int fd, int strategy)
 	return 0;
 }
 
+int pcache_set_append(int fd, int on)
+{
+	struct file *file = fdget(fd);
+	int flags;
+
+	if (!file)
+		return -EBADF;
+	if (file->f_mode & FMODE_DIR) {
+		fdput(file);
+		return -EISDIR;
+	}
+	/* Read by writes under i_rwsem (READ_ONCE): one whole value or the other. */
+	flags = READ_ONCE(file->f_flags);
+	while (!__atomic_compare_exchange_n(&file->f_flags, &flags,
+					    on ? flags | O_APPEND : flags & ~O_APPEND,
+					    false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+	fdput(file);
+	return 0;
+}
+
 const char *pcache_strategy_name(int strategy)
 {
 	if (strategy < 0 || strategy >= PCACHE_WRITE_NR)

@@ -47,7 +47,7 @@ static ssize_t generic_write_checks(struct file *file, struct iov_iter *from,
 
 	if (!count)
 		return 0;
-	if (file->f_flags & O_APPEND)
+	if (READ_ONCE(file->f_flags) & O_APPEND)	/* pcache_set_append */
 		*pos = i_size_read(inode);
 	if (*pos < 0)
 		return -EINVAL;
