@@ -36,9 +36,8 @@ static int later(const struct timespec *a, const struct timespec *b)
  * Type, mode, owner, links and inode number are the backing file's (chmod
  * and chown act on it); a regular file's size, blocks and mtime are the
  * cache's, which include data not yet written back.  ctime is the later
- * of the two, so a chmod shows.  For a cached file, utimens sets the
- * backing file's times, but the cache's mtime is what stat shows
- * (pcache has no call to set a cached file's times).
+ * of the two, so a chmod shows.  utimens sets both the backing file's and
+ * the cache's times (fuse_ns.c).
  */
 int pcache_fuse_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {

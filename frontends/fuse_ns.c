@@ -15,8 +15,7 @@
  *    link writes the source's dirty data back first, so the new name starts
  *    out right; after that, writes through one name are not seen through
  *    the other until both are written back and the other's pages dropped.
- *  - utimens sets the backing file's times; a cached file's mtime, as
- *    getattr shows it, stays the cache's (fuse_file.c).
+ *  - utimens sets the backing file's times and the cache's (pcache_futimens).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -202,11 +201,32 @@ int pcache_fuse_chown(const char *path, uid_t uid, gid_t gid,
 			AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 }
 
+/*
+ * The backing file's times, and the cache's (pcache_futimens), which stat
+ * shows and which the dir backend gives the backing file at writeback.
+ */
 int pcache_fuse_utimens(const char *path, const struct timespec tv[2],
 			struct fuse_file_info *fi)
 {
-	return utimensat(pcache_fuse()->rootfd, pcache_fuse_rel(path), tv,
-			 AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	struct pcache_fuse *pf = pcache_fuse();
+	const char *rel = pcache_fuse_rel(path);
+	struct stat st;
+	int pfd, err;
+
+	if (utimensat(pf->rootfd, rel, tv, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (fstatat(pf->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) ||
+	    !S_ISREG(st.st_mode) || !pf->pc)
+		return 0;
+	if (fi)
+		return pcache_futimens(((struct pcache_fuse_file *)(uintptr_t)fi->fh)->pfd,
+				       tv);
+	pfd = pcache_open(pf->pc, rel, O_RDONLY, 0);
+	if (pfd < 0)
+		return pfd;
+	err = pcache_futimens(pfd, tv);
+	pcache_close(pfd);
+	return err;
 }
 
 int pcache_fuse_statfs(const char *path, struct statvfs *st)

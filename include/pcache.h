@@ -245,6 +245,16 @@ int pcache_fdatasync(int fd);
  */
 int pcache_sync(struct pcache *pc);
 
+/*
+ * pcache_futimens - set the file's access and modification times, as
+ * futimens(2): @times NULL sets both to now; an element's tv_nsec may be
+ * UTIME_NOW or UTIME_OMIT.  The change time becomes now.  Backends with
+ * storage (dir) give their files the cache's times at writeback and fsync.
+ * Errors: -EBADF, -EISDIR (the root), -EFAULT (@times unreadable), -EINVAL
+ * (a tv_nsec out of range).
+ */
+int pcache_futimens(int fd, const struct timespec times[2]);
+
 /* pcache_fstat - st_size, st_mode, st_blocks, st_nlink, times.  Errors: -EBADF, -EFAULT. */
 int pcache_fstat(int fd, struct stat *st);
 

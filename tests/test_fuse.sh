@@ -113,6 +113,11 @@ check "mkdir + rmdir"    sh -c "mkdir '$M/e' && rmdir '$M/e'"
 echo "statfs: $(stat -f -c 'bsize=%S blocks=%b' "$M")"
 # A directory holding cached files renames, and the files keep their bytes
 # under the new names (pcache_rename moves the cached names with it).
+# touch -d on a cached file: stat shows it, and so does the backing file
+# once written back (checked after the unmount below).
+check "touch -d a cached file" touch -d @1000000000 "$M/d1/d2/small"
+[ "$(stat -c %Y "$M/d1/d2/small")" = 1000000000 ] && ok "mtime shown" ||
+	fail "mtime after touch: $(stat -c %Y "$M/d1/d2/small")"
 check "rename of a directory with cached files" mv "$M/d1" "$M/d3"
 check "cmp under the renamed dir" cmp "$tmp/small.t" "$M/d3/d2/small"
 check "old name gone" sh -c "! test -e '$M/d1'"
@@ -222,6 +227,8 @@ cp "$M/db.sqlite" "$tmp/db.expect" 2>/dev/null
 umount_fs
 check "backing rand"      cmp "$tmp/rand" "$B/rand"
 check "backing truncated" cmp "$tmp/small.t" "$B/d1/d2/small"
+[ "$(stat -c %Y "$B/d1/d2/small")" = 1000000000 ] && ok "backing mtime from touch -d" ||
+	fail "backing mtime $(stat -c %Y "$B/d1/d2/small")"
 [ -f "$tmp/mm.expect" ] && check "backing mm" cmp "$tmp/mm.expect" "$B/mm"
 [ -f "$tmp/db.expect" ] && check "backing db" cmp "$tmp/db.expect" "$B/db.sqlite"
 [ "$(stat -c %a "$B/rand")" = 640 ] && ok "backing mode" || fail "backing mode"

@@ -11,12 +11,15 @@
  *  - dir: the backing directory shows the rename; renaming a directory
  *    that holds a cached file renames with it (the cached file follows,
  *    open descriptor and all); a subdirectory's file renames;
+ *  - dir: pcache_futimens sets the cache's times, the backing file takes
+ *    them at fsync, and a later write moves mtime to now;
  *  - stat of a cached file reports the cache's size (unwritten data
  *    included); stat of an uncached backing file and of a directory works;
  *    the root is a directory; a missing name is -ENOENT.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pcache.h"
@@ -122,6 +125,35 @@ static void run(const char *backend, const char *dir)
 		CHECK_EQ(pcache_stat(pc, "sub", &st), 0);
 		CHECK(S_ISDIR(st.st_mode), "sub mode %o", st.st_mode);
 		CHECK_EQ(pcache_close(fd), 0);
+
+		/*
+		 * futimens: the cache's times, which the backing file takes at
+		 * fsync; a later write moves mtime to now again.
+		 */
+		{
+			struct timespec t[2] = { { 1000000000, 5 }, { 1000000001, 7 } };
+			struct timespec now;
+
+			CHECK_EQ(pcache_futimens(a, t), 0);
+			CHECK_EQ(pcache_fstat(a, &st), 0);
+			CHECK(st.st_mtim.tv_sec == 1000000001 &&
+			      st.st_mtim.tv_nsec == 7, "cached mtime %ld",
+			      (long)st.st_mtim.tv_sec);
+			CHECK_EQ(pcache_fsync(a), 0);
+			snprintf(path, sizeof(path), "%s/b", dir);
+			CHECK(stat(path, &kst) == 0 && kst.st_mtim.tv_sec == 1000000001 &&
+			      kst.st_atim.tv_sec == 1000000000, "backing times %ld %ld",
+			      (long)kst.st_mtim.tv_sec, (long)kst.st_atim.tv_sec);
+			CHECK_EQ(pcache_pwrite(a, "x", 1, 4), 1);
+			clock_gettime(CLOCK_REALTIME, &now);
+			CHECK_EQ(pcache_fstat(a, &st), 0);
+			CHECK(st.st_mtim.tv_sec >= now.tv_sec - 2,
+			      "mtime after a write: %ld", (long)st.st_mtim.tv_sec);
+			t[0].tv_nsec = 1000000000;
+			CHECK_EQ(pcache_futimens(a, t), -EINVAL);
+			CHECK_EQ(pcache_futimens(-1, NULL), -EBADF);
+			CHECK_EQ(pcache_futimens(a, NULL), 0);
+		}
 
 		/* An uncached backing file: stat and rename by the backend. */
 		snprintf(path, sizeof(path), "%s/plain", dir);

@@ -707,6 +707,23 @@ static int dir_writepage(struct page *page, struct writeback_control *wbc,
 	return 0;
 }
 
+/*
+ * The backing file takes the cache's times: the data's mtime is when it
+ * was written to the cache (or what pcache_futimens set), not when it was
+ * written back.
+ */
+static void dir_set_times(struct inode *inode)
+{
+	struct timespec t[2];
+
+	pthread_mutex_lock(&inode->i_lock);
+	t[0] = inode->i_atime;
+	t[1] = inode->i_mtime;
+	pthread_mutex_unlock(&inode->i_lock);
+	stat_add(inode->i_sb, backend_other, 1);
+	futimens(DI(inode)->fd, t);	/* best effort: times, not data */
+}
+
 static int dir_writepages(struct address_space *mapping,
 			  struct writeback_control *wbc)
 {
@@ -724,6 +741,8 @@ static int dir_writepages(struct address_space *mapping,
 	if (!err)
 		err = wb->err;
 	kfree(wb);
+	if (wbc->nr_written)
+		dir_set_times(mapping->host);
 	return err;
 }
 
@@ -918,6 +937,8 @@ static int dir_sync(struct inode *inode, int datasync)
 	pthread_mutex_unlock(&di->size_lock);
 	if (err)
 		return err;
+	/* Times set with no data written since (pcache_futimens). */
+	dir_set_times(inode);
 	stat_add(inode->i_sb, backend_syncs, 1);
 	err = datasync ? sys.fdatasync(di->fd) : sys.fsync(di->fd);
 	return err ? sys_err() : 0;

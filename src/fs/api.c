@@ -687,6 +687,49 @@ int pcache_sync(struct pcache *pc)
 	return err;
 }
 
+int pcache_futimens(int fd, const struct timespec utimes[2])
+{
+	struct timespec t[2], now;
+	struct file *file;
+	struct inode *inode;
+	int err = 0, k;
+
+	if (utimes) {
+		if (copy_from_user(t, utimes, sizeof(t)))
+			return -EFAULT;
+	} else {
+		t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
+	}
+	for (k = 0; k < 2; k++)
+		if (t[k].tv_nsec != UTIME_NOW && t[k].tv_nsec != UTIME_OMIT &&
+		    (t[k].tv_nsec < 0 || t[k].tv_nsec >= 1000000000))
+			return -EINVAL;
+	file = fdget(fd);
+	if (!file)
+		return -EBADF;
+	inode = file->f_inode;
+	if (!inode) {
+		fdput(file);
+		return -EISDIR;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (k = 0; k < 2; k++)
+		if (t[k].tv_nsec == UTIME_NOW)
+			t[k] = now;
+	pthread_mutex_lock(&inode->i_lock);
+	if (t[0].tv_nsec != UTIME_OMIT)
+		inode->i_atime = t[0];
+	if (t[1].tv_nsec != UTIME_OMIT) {
+		inode->i_mtime = t[1];
+		/* inode_touch's shortcut must not keep this time for a later write. */
+		__atomic_store_n(&inode->i_mtime_stamp, 0, __ATOMIC_RELAXED);
+	}
+	inode->i_ctime = now;
+	pthread_mutex_unlock(&inode->i_lock);
+	fdput(file);
+	return err;
+}
+
 int pcache_fstat(int fd, struct stat *st)
 {
 	struct file *file = fdget(fd);
