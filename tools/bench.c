@@ -1351,17 +1351,7 @@ static void usage(FILE *out)
 		fprintf(out, "  %-12s %s\n", bench_sections[i].name, bench_sections[i].title);
 }
 
-static int bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pcache bench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'pcache bench --help'.\n", stderr);
-	return 2;
-}
+#define bad_usage(...) usage_error("bench", __VA_ARGS__)
 
 enum { OPT_QUICK = 256, OPT_REPS, OPT_SECTION, OPT_JSON, OPT_PLOT, OPT_FAULT_THREADS, OPT_HELP };
 

@@ -794,42 +794,7 @@ static void usage(FILE *out)
 		CRASH_DEFAULT_FILES, CRASH_DEFAULT_MAX_SIZE);
 }
 
-static int bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pcache crash: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'pcache crash --help'.\n", stderr);
-	return 2;
-}
-
-static bool parse_u64(const char *s, bool suffix, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	if (suffix && (*end == 'k' || *end == 'K' || *end == 'm' || *end == 'M')) {
-		int shift = (*end == 'k' || *end == 'K') ? 10 : 20;
-
-		end++;
-		if (v > (UINT64_MAX >> shift))
-			return false;
-		v <<= shift;
-	}
-	if (*end)
-		return false;
-	*out = v;
-	return true;
-}
+#define bad_usage(...) usage_error("crash", __VA_ARGS__)
 
 enum {
 	OPT_ITERATIONS = 256, OPT_SEED, OPT_OPS, OPT_FILES, OPT_MAX_SIZE,

@@ -377,40 +377,9 @@ static void usage(FILE *out)
 "  --help               this text\n");
 }
 
-static int bad_usage(const char *fmt, ...)
-{
-	va_list ap;
+#define bad_usage(...) usage_error("flood", __VA_ARGS__)
 
-	fputs("pcache flood: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'pcache flood --help'.\n", stderr);
-	return 2;
-}
-
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	}
-	if (*end || v > (UINT64_MAX >> shift))
-		return false;
-	*out = v << shift;
-	return true;
-}
+#define parse_size(s, out) parse_u64((s), true, (out))
 
 enum {
 	OPT_MEM_LIMIT = 256, OPT_BYTES, OPT_VIEW_SIZE, OPT_BLOCK_SIZE, OPT_SEED,

@@ -2168,53 +2168,7 @@ static void usage(FILE *out)
 		STRESS_DEFAULT_MAX_SIZE);
 }
 
-static int bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pcache stress: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'pcache stress --help'.\n", stderr);
-	return 2;
-}
-
-/* Parse an unsigned number, with an optional k/m/g suffix if @suffix. */
-static bool parse_u64(const char *s, bool suffix, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	if (suffix && *end) {
-		int shift = 0;
-
-		switch (*end) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		default: return false;
-		}
-		end++;
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-		else if (*end == 'B')
-			end++;
-		if (v > (UINT64_MAX >> shift))
-			return false;
-		v <<= shift;
-	}
-	if (*end)
-		return false;
-	*out = v;
-	return true;
-}
+#define bad_usage(...) usage_error("stress", __VA_ARGS__)
 
 static uint64_t clock_seed(void)
 {

@@ -1739,32 +1739,7 @@ static void usage(FILE *out)
 		TORTURE_DEFAULT_TIMEOUT_MS);
 }
 
-static int bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pcache torture: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'pcache torture --help'.\n", stderr);
-	return 2;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end)
-		return false;
-	*out = v;
-	return true;
-}
+#define bad_usage(...) usage_error("torture", __VA_ARGS__)
 
 static int scenario_from_name(const char *name)
 {
@@ -1863,18 +1838,18 @@ static int parse_args(int argc, char **argv)
 						 " scenario names", optarg);
 			break;
 		case OPT_ITERATIONS:
-			if (!parse_u64(optarg, &opts.iterations) || !opts.iterations)
+			if (!parse_u64(optarg, false, &opts.iterations) || !opts.iterations)
 				return bad_usage("--iterations: '%s' is not a number >= 1",
 						 optarg);
 			break;
 		case OPT_TIMEOUT:
-			if (!parse_u64(optarg, &v) || v < 10 || v > 3600000)
+			if (!parse_u64(optarg, false, &v) || v < 10 || v > 3600000)
 				return bad_usage("--timeout-ms: '%s' is not in 10..3600000",
 						 optarg);
 			opts.timeout_ms = (unsigned int)v;
 			break;
 		case OPT_SEED:
-			if (!parse_u64(optarg, &opts.seed))
+			if (!parse_u64(optarg, false, &opts.seed))
 				return bad_usage("--seed: '%s' is not a number", optarg);
 			break;
 		case OPT_JSON:
