@@ -24,9 +24,11 @@
  *    docs/performance.md for why pwritev is the default).  A failed write
  *    redirties its pages (nothing is dropped) and is recorded in the
  *    mapping's errseq_t.
- *  - setsize is ftruncate, which frees the blocks past the new end (holes
- *    stay holes) - blocks allocated past the backing file's end too
- *    (dir_trim_to); sync makes the backing file's size i_size and fsyncs it.
+ *  - setsize frees the blocks past the new end (holes stay holes), blocks
+ *    allocated past the backing file's end too, and never gives the
+ *    backing file a size the file never had (dir_trim_to); sync makes the
+ *    backing file's size i_size, gives it the cache's times (as writeback
+ *    does) and fsyncs it.
  *
  * The backing file's size lags i_size while appended data is dirty:
  * disk_size is what pcache last made it.  Bytes past disk_size read as
@@ -38,7 +40,10 @@
  * a ".." component is refused (-EACCES): the core caches by name, and the
  * name must be the file's one spelling.  (Hard links and symlinks between
  * cached files still alias: see docs/api.md.)
- * Every system call goes through the sys table (fault injection).
+ * The calls that move or keep data (pread, preadv, pwrite(v), fallocate,
+ * ftruncate, fsync, fdatasync) go through the sys table (fault injection);
+ * namespace calls (openat2, unlinkat, renameat, fstatat) and lseek, fstat,
+ * futimens are made directly.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -23,7 +23,8 @@
  *   bounce-opt  bounce, but one copy where that is safe: (b) into a page
  *               that is already uptodate, in place, with no page lock held
  *               while copying (i_rwsem keeps other writers and truncate out;
- *               a short copy leaves old bytes, never zeroes); (a) a full-page
+ *               a short copy leaves old bytes, never zeroes; a page still
+ *               dirty afterwards needs no commit: commit_not_needed); (a) a full-page
  *               write into a page that was not in the cache, copied with
  *               faults refused (it is locked and not uptodate, so a fault
  *               needing it must not wait); short: bounce for that page.
