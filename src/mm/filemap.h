@@ -353,8 +353,6 @@ int simple_write_end(struct file *file, struct address_space *mapping,
 /* Writeback (writeback.c). */
 bool filemap_dirty_folio(struct address_space *mapping, struct page *page);
 bool folio_mark_dirty(struct page *page);
-/* Clear PG_dirty (and its tag) before writing the page out; true if it was dirty. */
-bool clear_page_dirty_for_io(struct page *page);
 void mapping_set_error(struct address_space *mapping, int err);
 /* I/O on a page under writeback finished: wake waiters, count it. */
 void folio_end_writeback(struct page *page);

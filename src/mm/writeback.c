@@ -120,21 +120,6 @@ bool folio_mark_dirty(struct page *page)
 	return filemap_dirty_folio(mapping, page);
 }
 
-bool clear_page_dirty_for_io(struct page *page)
-{
-	struct address_space *mapping = page->mapping;
-	struct pcache *pc = mapping->host->i_sb;
-
-	assert(PageLocked(page));
-	if (!TestClearPageDirty(page))
-		return false;
-	__atomic_sub_fetch(&pc->nr_dirty, 1, __ATOMIC_RELAXED);
-	pthread_rwlock_wrlock(&mapping->i_pages_lock);
-	radix_tag_clear(&mapping->i_pages, page->index, RADIX_TAG_DIRTY);
-	pthread_rwlock_unlock(&mapping->i_pages_lock);
-	return true;
-}
-
 /*
  * Dirty -> writeback, page locked (the kernel's folio_clear_dirty_for_io()
  * then __folio_start_writeback()).  The index's dirty tag becomes the
