@@ -74,6 +74,19 @@ static int mapping_write_begin(struct file *file, struct address_space *mapping,
 	return err;
 }
 
+/*
+ * After write_end committed @status of @copied bytes (or failed): put the
+ * iterator back over what was copied but not committed.  Returns @status.
+ */
+static int uncopy_uncommitted(struct iov_iter *i, size_t copied, int status)
+{
+	if (status < 0)
+		iov_iter_revert(i, copied);
+	else if ((size_t)status < copied)
+		iov_iter_revert(i, copied - status);
+	return status;
+}
+
 static int mapping_write_end(struct file *file, struct address_space *mapping,
 			     loff_t pos, unsigned int len, unsigned int copied,
 			     struct page *page, void *fsdata)
@@ -161,12 +174,7 @@ static ssize_t write_page_bounce(struct file *file,
 	stat_add(mapping->host->i_sb, bytes_copied, 2 * copied);
 	status = mapping_write_end(file, mapping, pos, copied, copied, page,
 				   fsdata);
-	if (status < 0) {
-		iov_iter_revert(i, copied);
-		return status;
-	}
-	if ((size_t)status < copied)
-		iov_iter_revert(i, copied - status);
+	status = uncopy_uncommitted(i, copied, status);
 	return status ? status : -EFAULT;
 }
 
@@ -193,14 +201,8 @@ static ssize_t write_page_nofault_once(struct file *file,
 	stat_add(mapping->host->i_sb, bytes_copied, copied);
 	status = mapping_write_end(file, mapping, pos, bytes, copied, page,
 				   fsdata);
-	if (status < 0) {
-		iov_iter_revert(i, copied);
-		return status;
-	}
-	if ((size_t)status < copied)
-		iov_iter_revert(i, copied - status);
 	*copiedp = copied;
-	return status;
+	return uncopy_uncommitted(i, copied, status);
 }
 
 /*
@@ -327,12 +329,7 @@ static ssize_t write_page_bounce_opt(struct file *file,
 	status = mapping_write_end(file, mapping, pos, copied, copied, locked,
 				   fsdata);
 	put_page(page);
-	if (status < 0) {
-		iov_iter_revert(i, copied);
-		return status;
-	}
-	if ((size_t)status < copied)
-		iov_iter_revert(i, copied - status);
+	status = uncopy_uncommitted(i, copied, status);
 	return status ? status : -EFAULT;
 }
 
