@@ -800,6 +800,8 @@ static int dir_fill_inode(struct pcache *pc, int fd, struct inode *inode)
 	pthread_mutex_init(&di->ext_lock, NULL);
 	pthread_mutex_init(&di->size_lock, NULL);
 	inode->i_private = di;
+	inode->i_bdev = st.st_dev;
+	inode->i_bino = st.st_ino;
 	inode->i_size = st.st_size;
 	inode->i_mode = st.st_mode;
 	inode->i_atime = st.st_atim;
@@ -902,18 +904,40 @@ static int dir_list(struct pcache *pc, pcache_list_fn fn, void *arg)
 		struct inode *inode = icache_find(pc, de->d_name);
 		struct stat st;
 
+		if (!inode) {
+			if (fstatat(DSB(pc)->dirfd, de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+				continue;
+			/* Maybe another name of a cached file (a hard link). */
+			inode = icache_find_backing(pc, st.st_dev, st.st_ino);
+		}
 		/* A cached file's size and times are the cache's. */
 		if (inode)
 			generic_fillattr(inode, &st);
-		else if (fstatat(DSB(pc)->dirfd, de->d_name, &st,
-				 AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
-			continue;
 		ret = fn(arg, de->d_name, &st);
 		if (ret)
 			break;
 	}
 	closedir(d);
 	return ret;
+}
+
+/*
+ * Who the file is, its links, owner and mode are the backing file's: they
+ * change behind the cache's back (link, chmod, chown on the directory).
+ */
+static void dir_fillattr(struct inode *inode, struct stat *st)
+{
+	struct stat b;
+
+	if (fstat(DI(inode)->fd, &b))
+		return;		/* the cache's, then */
+	st->st_dev = b.st_dev;
+	st->st_ino = b.st_ino;
+	st->st_nlink = b.st_nlink;
+	st->st_mode = b.st_mode;
+	st->st_uid = b.st_uid;
+	st->st_gid = b.st_gid;
 }
 
 static int dir_setsize(struct inode *inode, loff_t size)
@@ -1012,6 +1036,7 @@ const struct super_operations dir_super_ops = {
 	.unlink		= dir_unlink,
 	.rename		= dir_rename,
 	.getattr	= dir_getattr,
+	.fillattr	= dir_fillattr,
 	.list		= dir_list,
 	.setsize	= dir_setsize,
 	.sync		= dir_sync,

@@ -57,6 +57,18 @@ static inline void list_move_tail(struct list_head *e, struct list_head *head)
 	list_add_tail(e, head);
 }
 
+/* Move every entry of @from to the front of @to; @from is left empty. */
+static inline void list_splice_init(struct list_head *from, struct list_head *to)
+{
+	if (from->next == from)
+		return;
+	from->next->prev = to;
+	from->prev->next = to->next;
+	to->next->prev = from->prev;
+	to->next = from->next;
+	INIT_LIST_HEAD(from);
+}
+
 #define list_first_entry(head, type, member) list_entry((head)->next, type, member)
 
 static inline int list_empty(const struct list_head *h)

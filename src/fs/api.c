@@ -28,7 +28,6 @@
 #ifndef PCACHE_DEFAULT_STRATEGY
 #define PCACHE_DEFAULT_STRATEGY		PCACHE_WRITE_BOUNCE
 #endif
-#define PCACHE_IHASH_BITS		10
 
 const char *const strategy_names[PCACHE_WRITE_NR] = {
 	[PCACHE_WRITE_NAIVE]		= "naive",
@@ -169,12 +168,9 @@ int pcache_create(const struct pcache_config *cfg, struct pcache **out)
 				  PCACHE_DEFAULT_MAX_FILE_SIZE);
 	pc->mem_limit_pages = (cfg->mem_limit ? cfg->mem_limit :
 			       PCACHE_DEFAULT_MEM_LIMIT) >> PAGE_SHIFT;
-	pc->ihash_bits = PCACHE_IHASH_BITS;
-	pc->ihash = kzalloc(sizeof(*pc->ihash) << pc->ihash_bits);
-	if (!pc->ihash) {
-		err = -ENOMEM;
+	err = icache_init(pc);
+	if (err)
 		goto out_free;
-	}
 	pthread_mutex_init(&pc->ns_lock, NULL);
 	INIT_LIST_HEAD(&pc->s_inodes);
 	INIT_LIST_HEAD(&pc->lru);
@@ -198,7 +194,8 @@ out_unmount:
 out_free_hash:
 	pthread_mutex_destroy(&pc->lru_lock);
 	pthread_mutex_destroy(&pc->ns_lock);
-	kfree(pc->ihash);
+	kfree(pc->dhash);
+	kfree(pc->bhash);
 out_free:
 	kfree(pc);
 	return err;
@@ -206,8 +203,8 @@ out_free:
 
 int pcache_destroy(struct pcache *pc)
 {
-	struct inode *list = NULL, *inode, *next;
-	unsigned int i;
+	struct inode *inode, *next;
+	struct list_head live;
 	int err = 0;
 
 	if (!pc)
@@ -226,21 +223,25 @@ int pcache_destroy(struct pcache *pc)
 	/* The flusher takes ns_lock and inode references: stop it first. */
 	wb_stop(pc);
 	pthread_mutex_lock(&pc->ns_lock);
-	/* Take every inode out of the icache; then nobody else can see them. */
-	for (i = 0; i < (1u << pc->ihash_bits); i++) {
-		for (inode = pc->ihash[i]; inode; inode = next) {
-			next = inode->i_hash_next;
-			inode->i_hash_next = list;
-			list = inode;
-		}
-		pc->ihash[i] = NULL;
+	/*
+	 * Take every name out of the icache; then nobody else can see the
+	 * inodes.  With no file open, every live inode has a name, and its
+	 * names' references are all it has: it is left with one, ours.
+	 */
+	INIT_LIST_HEAD(&live);
+	list_splice_init(&pc->s_inodes, &live);
+	list_for_each_entry(inode, &live, i_sb_list) {
+		while (!list_empty(&inode->i_dentry))
+			icache_remove(pc, list_first_entry(&inode->i_dentry,
+							   struct dentry, d_alias));
+		assert(inode->i_count > 0);
+		inode->i_count = 1;
 	}
 	pthread_mutex_unlock(&pc->ns_lock);
 
-	for (inode = list; inode; inode = next) {
+	list_for_each_entry_safe(inode, next, &live, i_sb_list) {
 		int e;
 
-		next = inode->i_hash_next;
 		e = filemap_write_and_wait_range(&inode->i_data, 0, LLONG_MAX);
 		if (!e && pc->s_op->sync)
 			e = pc->s_op->sync(inode, 0);
@@ -252,17 +253,14 @@ int pcache_destroy(struct pcache *pc)
 		}
 		if (e && !err)
 			err = e;
-		inode->i_hash_next = NULL;
-		kfree(inode->i_name);
-		inode->i_name = NULL;
-		WRITE_ONCE(inode->i_nlink, 0);
-		iput(inode);
+		iput(inode);	/* off @live, and evicted */
 	}
 	if (pc->s_op->unmount)
 		pc->s_op->unmount(pc);
 	pthread_mutex_destroy(&pc->lru_lock);
 	pthread_mutex_destroy(&pc->ns_lock);
-	kfree(pc->ihash);
+	kfree(pc->dhash);
+	kfree(pc->bhash);
 	kfree(pc);
 	return err;
 }
@@ -362,6 +360,20 @@ static int open_inode(struct pcache *pc, const char *name, int flags,
 		err = pc->s_op->lookup(pc, name, inode);
 		if (!err && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
 			err = -EEXIST;
+		if (!err) {
+			/* Another name of a cached file (a hard link): that inode. */
+			struct inode *alias = icache_find_backing(pc, inode->i_bdev,
+								  inode->i_bino);
+
+			if (alias) {
+				inode_free(inode);
+				inode = alias;
+				err = icache_insert(pc, inode, name);
+				if (err)
+					goto out_unlock;
+				goto found;
+			}
+		}
 		/* Memory for the pages only once the file is sure to be opened. */
 		if (!err || (err == -ENOENT && (flags & O_CREAT)))
 			err = inode_init_mapping(inode, name) ?: err;
@@ -374,6 +386,7 @@ static int open_inode(struct pcache *pc, const char *name, int flags,
 			goto out_unlock;
 		}
 	}
+found:
 	if (flags & O_DIRECTORY) {
 		err = -ENOTDIR;
 		goto out_unlock;
@@ -756,9 +769,10 @@ int pcache_fstat(int fd, struct stat *st)
 
 int pcache_unlink(struct pcache *pc, const char *uname)
 {
+	struct inode *inode = NULL;
+	struct dentry *dentry;
 	char buf[PATH_MAX];
 	const char *name;
-	struct inode *inode;
 	int err;
 
 	if (!pc)
@@ -769,23 +783,23 @@ int pcache_unlink(struct pcache *pc, const char *uname)
 	if (!*name)
 		return -EISDIR;
 	pthread_mutex_lock(&pc->ns_lock);
-	inode = icache_find(pc, name);
-	if (!inode && !(pc->s_op->as_flags & AS_UNEVICTABLE)) {
+	dentry = d_lookup(pc, name);
+	if (!dentry && !(pc->s_op->as_flags & AS_UNEVICTABLE)) {
 		/* Not cached: the backend may still have it. */
 		err = pc->s_op->unlink(pc, name);
-	} else if (!inode) {
+	} else if (!dentry) {
 		err = -ENOENT;
 	} else {
 		err = pc->s_op->unlink(pc, name);
-		if (!err)
-			icache_remove(pc, inode);
-		else
-			inode = NULL;
+		if (!err) {
+			inode = dentry->d_inode;
+			icache_remove(pc, dentry);
+		}
 	}
 	pthread_mutex_unlock(&pc->ns_lock);
 	if (inode) {
-		inode_touch(inode, true, false);
-		iput(inode);	/* the icache's reference */
+		inode_touch_ctime(inode);
+		iput(inode);	/* the name's reference */
 	}
 	return err;
 }
@@ -796,7 +810,7 @@ int pcache_unlink(struct pcache *pc, const char *uname)
  * way).  ns_lock held.  Returns how many (0: none), or -ENOMEM.
  */
 struct moved {
-	struct inode *inode;
+	struct dentry *dentry;
 	char *name;
 };
 
@@ -805,26 +819,29 @@ static long names_under(struct pcache *pc, const char *dir, const char *to,
 {
 	size_t n = strlen(dir), cap = 0, nr = 0;
 	struct moved *v = NULL, *bigger;
-	struct inode *inode;
+	unsigned int i;
 
-	list_for_each_entry(inode, &pc->s_inodes, i_sb_list) {
-		if (!inode->i_name || strncmp(inode->i_name, dir, n) ||
-		    inode->i_name[n] != '/')
-			continue;
-		if (nr == cap) {
-			cap = cap ? 2 * cap : 8;
-			bigger = krealloc(v, cap * sizeof(*v));
-			if (!bigger)
+	for (i = 0; i < (1u << pc->hash_bits); i++) {
+		struct dentry *d;
+
+		for (d = pc->dhash[i]; d; d = d->d_hash_next) {
+			if (strncmp(d->d_name, dir, n) || d->d_name[n] != '/')
+				continue;
+			if (nr == cap) {
+				cap = cap ? 2 * cap : 8;
+				bigger = krealloc(v, cap * sizeof(*v));
+				if (!bigger)
+					goto out_nomem;
+				v = bigger;
+			}
+			v[nr].dentry = d;
+			v[nr].name = kmalloc(strlen(to) + strlen(d->d_name + n) + 1);
+			if (!v[nr].name)
 				goto out_nomem;
-			v = bigger;
+			strcpy(v[nr].name, to);
+			strcat(v[nr].name, d->d_name + n);
+			nr++;
 		}
-		v[nr].inode = inode;
-		v[nr].name = kmalloc(strlen(to) + strlen(inode->i_name + n) + 1);
-		if (!v[nr].name)
-			goto out_nomem;
-		strcpy(v[nr].name, to);
-		strcat(v[nr].name, inode->i_name + n);
-		nr++;
 	}
 	*movedp = v;
 	return (long)nr;
@@ -839,8 +856,10 @@ out_nomem:
 int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 {
 	char obuf[PATH_MAX], nbuf[PATH_MAX];
+	struct dentry *dentry, *tdentry;
 	struct inode *inode, *target;
 	struct moved *moved = NULL;
+	char *new_name = NULL;
 	long nr_moved = 0;
 	const char *old, *new;
 	int err;
@@ -855,14 +874,25 @@ int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 	if (!*old || !*new)
 		return -EBUSY;		/* the root */
 	pthread_mutex_lock(&pc->ns_lock);
-	inode = icache_find(pc, old);
-	target = icache_find(pc, new);
+	dentry = d_lookup(pc, old);
+	tdentry = d_lookup(pc, new);
+	inode = dentry ? dentry->d_inode : NULL;
+	target = tdentry ? tdentry->d_inode : NULL;
 	if (inode == target && inode) {
-		err = 0;		/* the same file: nothing to do */
+		err = 0;		/* two names of one file: nothing to do */
 		target = NULL;
 		goto out_unlock;
 	}
-	if (pc->s_op->rename && !inode) {
+	if (dentry) {
+		/* Memory for the new name first: past the backend's rename, no failing. */
+		new_name = kmalloc(strlen(new) + 1);
+		if (!new_name) {
+			err = -ENOMEM;
+			target = NULL;
+			goto out_unlock;
+		}
+		strcpy(new_name, new);
+	} else if (pc->s_op->rename) {
 		/* Maybe a directory: the cached files in it move with it. */
 		nr_moved = names_under(pc, old, new, &moved);
 		if (nr_moved < 0) {
@@ -879,27 +909,27 @@ int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 	}
 	for (long k = 0; k < nr_moved; k++) {
 		if (!err)
-			icache_rename_to(pc, moved[k].inode, moved[k].name);
+			icache_rename(pc, moved[k].dentry, moved[k].name);
 		else
 			kfree(moved[k].name);
 	}
 	kfree(moved);
-	/* Memory for the new name first: past the backend's rename, no failing. */
-	if (!err && inode) {
-		err = icache_rename(pc, inode, new);
-		if (err && pc->s_op->rename)
-			pc->s_op->rename(pc, new, old);
-	}
-	if (!err && target)
-		icache_remove(pc, target);	/* unlinked: open descriptors keep it */
+	if (!err && tdentry)
+		icache_remove(pc, tdentry);	/* open descriptors keep @target */
 	else
 		target = NULL;
+	if (dentry) {
+		if (!err)
+			icache_rename(pc, dentry, new_name);
+		else
+			kfree(new_name);
+	}
 out_unlock:
 	pthread_mutex_unlock(&pc->ns_lock);
 	if (inode && !err)
-		inode_touch(inode, false, false);
+		inode_touch_ctime(inode);
 	if (target)
-		iput(target);	/* the icache's reference */
+		iput(target);	/* the name's reference */
 	return err;
 }
 
@@ -926,12 +956,16 @@ int pcache_stat(struct pcache *pc, const char *uname, struct stat *st)
 	} else {
 		pthread_mutex_lock(&pc->ns_lock);
 		inode = icache_find(pc, name);
+		if (!inode && pc->s_op->getattr) {
+			err = pc->s_op->getattr(pc, name, &kst);
+			/* Another name of a cached file: the cache's size and times. */
+			if (!err && S_ISREG(kst.st_mode))
+				inode = icache_find_backing(pc, kst.st_dev, kst.st_ino);
+		} else if (!inode) {
+			err = -ENOENT;
+		}
 		if (inode)
 			generic_fillattr(inode, &kst);
-		else if (pc->s_op->getattr)
-			err = pc->s_op->getattr(pc, name, &kst);
-		else
-			err = -ENOENT;
 		pthread_mutex_unlock(&pc->ns_lock);
 	}
 	if (!err && copy_to_user(st, &kst, sizeof(kst)))

@@ -2,14 +2,16 @@
  * fs.h - caches, inodes, open files and the backend ("filesystem") seam.
  *
  * A struct pcache is one mounted backend: its namespace (the icache maps
- * names to inodes), its memory limit and statistics.  An inode is one
- * cached file; its address_space holds the pages.  A struct file is one
- * open descriptor.
+ * names to inodes through dentries), its memory limit and statistics.  An
+ * inode is one cached file; its address_space holds the pages.  A dentry
+ * is one name of it: a file with hard links is one inode under several
+ * names, found by the backend's (st_dev, st_ino) when a second name is
+ * looked up.  A struct file is one open descriptor.
  *
  * Lifetimes (all counts change under the cache's ns_lock, except files'):
- *  - inode->i_count: one for being linked in the icache (i_nlink > 0) plus
- *    one per open file.  The last iput() evicts: every page is dropped and
- *    the memfd closed.
+ *  - inode->i_count: one per dentry (cached name, i_nlink of them) plus one
+ *    per open file.  The last iput() evicts: every page is dropped and the
+ *    memfd closed.
  *  - file->f_count: one for the descriptor table, one per call in flight
  *    (fdget/fdput).  The last fput() releases the inode.
  *
@@ -35,15 +37,29 @@
 struct pcache;
 struct mm;
 
+/* A name in the icache (ns_lock for every field). */
+struct dentry {
+	char *d_name;
+	struct inode *d_inode;
+	struct dentry *d_hash_next;	/* pc->dhash chain */
+	struct list_head d_alias;	/* d_inode->i_dentry */
+};
+
 struct inode {
 	struct pcache *i_sb;
-	char *i_name;			/* NULL once unlinked (ns_lock) */
-	struct inode *i_hash_next;	/* icache chain (ns_lock) */
+	struct list_head i_dentry;	/* its names: dentry.d_alias (ns_lock) */
 	uint64_t i_ino;
 	unsigned int i_blkbits;		/* block size of AS_BLOCKS mappings */
 	mode_t i_mode;
-	unsigned int i_nlink;		/* ns_lock */
+	unsigned int i_nlink;		/* cached names (ns_lock; 0: unlinked) */
 	int i_count;			/* ns_lock */
+	/*
+	 * The backend's identity of the file, set by lookup/create: two names
+	 * with the same (i_bdev, i_bino) are one inode.  i_bino 0: none.
+	 */
+	dev_t i_bdev;
+	ino_t i_bino;
+	struct inode *i_bhash_next;	/* pc->bhash chain while live (ns_lock) */
 
 	loff_t i_size;			/* i_size_read/write; written under i_rwsem */
 	pthread_mutex_t i_rwsem;	/* writes, truncate (only ever exclusive: a mutex) */
@@ -117,7 +133,10 @@ struct super_operations {
 
 	/*
 	 * lookup - @name is not in the icache: does the backend have it?
-	 * Fill i_mode, i_size, i_private and return 0, or -ENOENT.
+	 * Fill i_mode, i_size, i_private (and i_bdev, i_bino if the backend
+	 * has hard links) and return 0, or -ENOENT.  If another cached inode
+	 * has the same identity, the core evicts this one and caches @name as
+	 * a second name of that one.
 	 */
 	int (*lookup)(struct pcache *pc, const char *name, struct inode *inode);
 	/* create - make @name (it does not exist); same filling as lookup. */
@@ -135,6 +154,12 @@ struct super_operations {
 	 * only cached names exist.
 	 */
 	int (*getattr)(struct pcache *pc, const char *name, struct stat *st);
+	/*
+	 * fillattr - a cached file's attributes the cache does not keep
+	 * (st_dev, st_ino, st_nlink, owner, mode): @st holds the cache's, to
+	 * be corrected.  NULL: the cache's are the file's.  ns_lock may be held.
+	 */
+	void (*fillattr)(struct inode *inode, struct stat *st);
 	/* list - call @fn for each name; stop and return its non-zero value. */
 	int (*list)(struct pcache *pc, pcache_list_fn fn, void *arg);
 	/*
@@ -229,9 +254,11 @@ struct pcache {
 	uint64_t mem_limit_pages;
 
 	pthread_mutex_t ns_lock;
-	struct inode **ihash;		/* name -> inode, ns_lock */
-	unsigned int ihash_bits;
-	uint64_t nr_inodes;		/* ns_lock */
+	struct dentry **dhash;		/* name -> dentry, ns_lock */
+	struct inode **bhash;		/* (i_bdev, i_bino) -> inode, ns_lock */
+	unsigned int hash_bits;		/* of both */
+	uint64_t nr_names;		/* dentries (ns_lock) */
+	uint64_t nr_inodes;		/* inodes with a name (ns_lock) */
 	uint64_t next_ino;		/* ns_lock */
 	uint64_t files_open;		/* atomic */
 	bool dying;			/* ns_lock: destroy has begun */
@@ -275,12 +302,17 @@ static inline struct stat_counters *stat_this(struct pcache *pc)
 	return &pc->stats[slot - 1].c;
 }
 
-/* icache (inode.c).  Caller holds ns_lock. */
+/*
+ * icache (inode.c).  Caller holds ns_lock.  icache_remove drops a name;
+ * the caller then drops the name's inode reference with iput().
+ */
+int icache_init(struct pcache *pc);
+struct dentry *d_lookup(struct pcache *pc, const char *name);
 struct inode *icache_find(struct pcache *pc, const char *name);
+struct inode *icache_find_backing(struct pcache *pc, dev_t dev, ino_t ino);
 int icache_insert(struct pcache *pc, struct inode *inode, const char *name);
-void icache_remove(struct pcache *pc, struct inode *inode);
-int icache_rename(struct pcache *pc, struct inode *inode, const char *name);
-void icache_rename_to(struct pcache *pc, struct inode *inode, char *name);
+void icache_remove(struct pcache *pc, struct dentry *dentry);
+void icache_rename(struct pcache *pc, struct dentry *dentry, char *name);
 int icache_list(struct pcache *pc, pcache_list_fn fn, void *arg);
 void generic_fillattr(struct inode *inode, struct stat *st);
 
@@ -292,6 +324,7 @@ void inode_free(struct inode *inode);	/* the last iput, or never published */
 void iget(struct inode *inode);		/* ns_lock held */
 void iput(struct inode *inode);		/* takes ns_lock */
 void inode_touch(struct inode *inode, bool mtime, bool atime);
+void inode_touch_ctime(struct inode *inode);
 
 /*
  * Memory accounting (mm/reclaim.c): charge one page to the cache.  Over the
