@@ -16,7 +16,16 @@
  *  - stat of a cached file reports the cache's size (unwritten data
  *    included); stat of an uncached backing file and of a directory works;
  *    the root is a directory; a missing name is -ENOENT.
+ *  - dir, hard links: a second name of a cached file (linked behind the
+ *    cache's back) is the same cached file: stat and list of it show the
+ *    cache's size before any writeback, writes through either name are
+ *    read through the other, one inode is counted, st_ino and st_nlink are
+ *    the backing file's; unlinking one name leaves the other; an unlinked
+ *    open file is still found by a name it has only in the backing
+ *    directory; rename of a name onto another name of the same file changes
+ *    nothing; the bytes reach the backing file once, at destroy.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -172,6 +181,129 @@ static void run(const char *backend, const char *dir)
 	CHECK_EQ(pcache_destroy(pc), 0);
 }
 
+static int list_find(void *arg, const char *name, const struct stat *st)
+{
+	struct stat *want = arg;
+
+	if (!strcmp(name, "h2")) {
+		*want = *st;
+		return 1;
+	}
+	return 0;
+}
+
+static void backing_link(const char *dir, const char *from, const char *to)
+{
+	char a[512], b[512];
+
+	snprintf(a, sizeof(a), "%s/%s", dir, from);
+	snprintf(b, sizeof(b), "%s/%s", dir, to);
+	CHECK(link(a, b) == 0, "link %s %s: %s", a, b, strerror(errno));
+}
+
+static void check_backing(const char *dir, const char *name, const char *want)
+{
+	char path[512], buf[64] = { 0 };
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	CHECK(n == (ssize_t)strlen(want) && !strcmp(buf, want),
+	      "backing %s: %zd bytes '%s', want '%s'", name, n, buf, want);
+}
+
+static void hard_links(const char *dir)
+{
+	struct pcache_config cfg;
+	struct pcache_stats stats;
+	struct stat st, st1, st2, kst;
+	struct pcache *pc;
+	char path[512];
+	int h1, h2, h4, h5;
+
+	pcache_config_init(&cfg);
+	cfg.backend = "dir";
+	cfg.backend_arg = dir;
+	CHECK_EQ(pcache_create(&cfg, &pc), 0);
+	h1 = pcache_open(pc, "h1", O_RDWR | O_CREAT | O_EXCL, 0644);
+	CHECK(h1 >= 0, "open h1: %d", h1);
+	CHECK_EQ(pcache_pwrite(h1, "one", 3, 0), 3);
+	backing_link(dir, "h1", "h2");
+	check_backing(dir, "h2", "");	/* nothing written back yet */
+
+	/* Before h2 is opened: stat and list of it are the cached file's. */
+	CHECK_EQ(pcache_stat(pc, "h2", &st), 0);
+	CHECK_EQ(st.st_size, 3);
+	CHECK_EQ(st.st_nlink, 2);
+	snprintf(path, sizeof(path), "%s/h1", dir);
+	CHECK(stat(path, &kst) == 0, "stat backing h1");
+	CHECK_EQ(st.st_ino, kst.st_ino);
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ(pcache_list(pc, list_find, &st), 1);
+	CHECK_EQ(st.st_size, 3);
+
+	/* Each name writes, the other reads: one file, one inode. */
+	h2 = pcache_open(pc, "h2", O_RDWR, 0);
+	CHECK(h2 >= 0, "open h2: %d", h2);
+	check_bytes(h2, "one");
+	CHECK_EQ(pcache_pwrite(h2, "two", 3, 3), 3);
+	check_bytes(h1, "onetwo");
+	CHECK_EQ(pcache_pwrite(h1, "O", 1, 0), 1);
+	check_bytes(h2, "Onetwo");
+	CHECK_EQ(pcache_fstat(h1, &st1), 0);
+	CHECK_EQ(pcache_fstat(h2, &st2), 0);
+	CHECK(st1.st_ino == st2.st_ino && st1.st_ino == kst.st_ino,
+	      "st_ino %lu %lu, backing %lu", (unsigned long)st1.st_ino,
+	      (unsigned long)st2.st_ino, (unsigned long)kst.st_ino);
+	CHECK_EQ(st2.st_nlink, 2);
+	CHECK_EQ(st2.st_size, 6);
+	CHECK_EQ(pcache_stats(pc, &stats), 0);
+	CHECK_EQ(stats.inodes, 1);
+
+	/* Unlink one name: the other still has the file. */
+	CHECK_EQ(pcache_unlink(pc, "h1"), 0);
+	CHECK_EQ(pcache_stat(pc, "h1", &st), -ENOENT);
+	CHECK_EQ(pcache_stat(pc, "h2", &st), 0);
+	CHECK_EQ(st.st_nlink, 1);
+	CHECK_EQ(st.st_size, 6);
+	CHECK_EQ(pcache_close(h1), 0);
+	check_bytes(h2, "Onetwo");
+
+	/* A rename onto another name of the same file changes nothing. */
+	backing_link(dir, "h2", "h3");
+	CHECK_EQ(pcache_rename(pc, "h2", "h3"), 0);
+	CHECK_EQ(pcache_stat(pc, "h2", &st), 0);
+	CHECK_EQ(st.st_size, 6);
+	CHECK_EQ(pcache_stat(pc, "h3", &st), 0);
+	CHECK_EQ(st.st_size, 6);
+	CHECK_EQ(pcache_pwrite(h2, "!", 1, 6), 1);
+	CHECK_EQ(pcache_close(h2), 0);
+
+	/* An unlinked open file is found by the name only the directory has. */
+	h4 = pcache_open(pc, "h4", O_RDWR | O_CREAT | O_EXCL, 0644);
+	CHECK(h4 >= 0, "open h4: %d", h4);
+	CHECK_EQ(pcache_pwrite(h4, "four", 4, 0), 4);
+	backing_link(dir, "h4", "h5");
+	CHECK_EQ(pcache_unlink(pc, "h4"), 0);
+	h5 = pcache_open(pc, "h5", O_RDWR, 0);
+	CHECK(h5 >= 0, "open h5: %d", h5);
+	check_bytes(h5, "four");
+	CHECK_EQ(pcache_pwrite(h5, "FIVE", 4, 4), 4);
+	check_bytes(h4, "fourFIVE");
+	CHECK_EQ(pcache_close(h4), 0);
+	CHECK_EQ(pcache_close(h5), 0);
+
+	CHECK_EQ(pcache_destroy(pc), 0);
+	check_backing(dir, "h2", "Onetwo!");
+	check_backing(dir, "h3", "Onetwo!");
+	check_backing(dir, "h5", "fourFIVE");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_namespace.XXXXXX";
@@ -183,6 +315,7 @@ int main(void)
 		return 1;
 	}
 	run("dir", dir);
+	hard_links(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);
