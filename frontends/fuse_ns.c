@@ -9,12 +9,9 @@
  * unlink).  The kernel has resolved every path component before it sends
  * a request, so the paths reaching us hold no symlinks to follow.
  *
- * Limits, from pcache's name-keyed cache (docs/fuse.md):
+ * Notes (docs/fuse.md):
  *  - rename of a directory moves the cached names below it (pcache_rename).
- *  - link: the new name is a second cache entry of the same backing file.
- *    link writes the source's dirty data back first, so the new name starts
- *    out right; after that, writes through one name are not seen through
- *    the other until both are written back and the other's pages dropped.
+ *  - link is linkat alone: pcache caches a file once, whatever its names.
  *  - utimens sets the backing file's times and the cache's (pcache_futimens).
  */
 #include <dirent.h>
@@ -117,34 +114,16 @@ int pcache_fuse_readlink(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* Write back the cached data of regular file @rel, if any, so the backing file is whole. */
-static int writeback_name(struct pcache_fuse *pf, const char *rel)
-{
-	int pfd, err;
-
-	pfd = pcache_open(pf->pc, rel, O_RDONLY, 0);
-	if (pfd < 0)
-		return pfd;
-	err = pcache_fsync(pfd);
-	pcache_close(pfd);
-	return err;
-}
-
+/*
+ * The new name needs nothing from pcache: looked up, it is found to be the
+ * cached file by its (st_dev, st_ino), so both names share one cache entry.
+ */
 int pcache_fuse_link(const char *from, const char *to)
 {
 	struct pcache_fuse *pf = pcache_fuse();
-	const char *rel = pcache_fuse_rel(from);
-	struct stat st;
-	int err;
 
-	if (fstatat(pf->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW))
-		return -errno;
-	if (S_ISREG(st.st_mode) && pf->pc) {
-		err = writeback_name(pf, rel);
-		if (err)
-			return err;
-	}
-	return linkat(pf->rootfd, rel, pf->rootfd, pcache_fuse_rel(to), 0) ? -errno : 0;
+	return linkat(pf->rootfd, pcache_fuse_rel(from), pf->rootfd,
+		      pcache_fuse_rel(to), 0) ? -errno : 0;
 }
 
 int pcache_fuse_unlink(const char *path)

@@ -100,6 +100,15 @@ head -c 1000 "$tmp/small" > "$tmp/small.t"; truncate -s 20000 "$tmp/small.t"
 check "cmp after truncates" cmp "$tmp/small.t" "$M/d1/d2/small"
 check "hard link"        ln "$M/rand" "$M/rand.link"
 check "cmp hard link"    cmp "$tmp/rand" "$M/rand.link"
+# Two names, one cached file: a write through one is read through the
+# other, even with the other's pages cached.
+check "hard link: write one name, read the other" sh -c "
+	printf AAAA > '$M/hl1' && ln '$M/hl1' '$M/hl2' && cat '$M/hl2' >/dev/null &&
+	printf BB | dd of='$M/hl1' bs=1 seek=1 conv=notrunc status=none &&
+	[ \"\$(cat '$M/hl2')\" = ABBA ] &&
+	printf C | dd of='$M/hl2' bs=1 seek=4 conv=notrunc status=none &&
+	[ \"\$(cat '$M/hl1')\" = ABBAC ] &&
+	[ \"\$(stat -c '%h %s' '$M/hl1')\" = '2 5' ] && [ \"\$(stat -c %i '$M/hl1')\" = \"\$(stat -c %i '$M/hl2')\" ]"
 check "fallocate -l"     fallocate -l 65536 "$M/falloc"
 [ "$(stat -c %s "$M/falloc")" = 65536 ] && ok "fallocate size" || fail "fallocate size"
 if timeout $T fallocate -p -o 0 -l 4096 "$M/falloc" 2>"$tmp/err"; then
@@ -227,6 +236,7 @@ cp "$M/db.sqlite" "$tmp/db.expect" 2>/dev/null
 umount_fs
 check "backing rand"      cmp "$tmp/rand" "$B/rand"
 check "backing truncated" cmp "$tmp/small.t" "$B/d1/d2/small"
+check "backing hard links" sh -c "[ \"\$(cat '$B/hl1')\" = ABBAC ] && [ \"\$(cat '$B/hl2')\" = ABBAC ]"
 [ "$(stat -c %Y "$B/d1/d2/small")" = 1000000000 ] && ok "backing mtime from touch -d" ||
 	fail "backing mtime $(stat -c %Y "$B/d1/d2/small")"
 [ -f "$tmp/mm.expect" ] && check "backing mm" cmp "$tmp/mm.expect" "$B/mm"
