@@ -281,6 +281,16 @@ int pcache_unlink(struct pcache *pc, const char *name);
 int pcache_rename(struct pcache *pc, const char *old, const char *new);
 
 /*
+ * pcache_link - make @new another name of file @old, as link(2): the two
+ * names are one cached file.  On the dir backend the backing file is linked
+ * (linkat; symlinks are not followed); on the memory backend both are names
+ * in the cache.  Errors: -EINVAL (NULL pc), -EFAULT, -ENOENT, -EEXIST,
+ * -EPERM (@old is the root), -EACCES (".."), -ENAMETOOLONG, -ENOMEM, and
+ * link(2)'s errors on the dir backend.
+ */
+int pcache_link(struct pcache *pc, const char *old, const char *new);
+
+/*
  * pcache_stat - stat(2) by name: a cached file's attributes are the
  * cache's (size and times include unwritten data); a name the backend has
  * but the cache does not is stat'ed by the backend (dir: any file type,

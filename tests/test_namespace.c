@@ -24,6 +24,11 @@
  *    open file is still found by a name it has only in the backing
  *    directory; rename of a name onto another name of the same file changes
  *    nothing; the bytes reach the backing file once, at destroy.
+ *  - pcache_link, memory and dir: the new name is the same file (writes
+ *    through one read through the other, st_nlink 2, one inode), unlinking
+ *    the first name keeps the data; errors: a missing source, an existing
+ *    target, the root, NULL names; on dir, a directory source is -EPERM and
+ *    the backing directory holds the link.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -304,18 +309,79 @@ static void hard_links(const char *dir)
 	check_backing(dir, "h5", "fourFIVE");
 }
 
+static void link_api(const char *backend, const char *dir)
+{
+	struct pcache_config cfg;
+	struct pcache_stats stats;
+	struct pcache *pc;
+	struct stat st;
+	int a, b;
+
+	pcache_config_init(&cfg);
+	cfg.backend = backend;
+	cfg.backend_arg = dir;
+	CHECK_EQ(pcache_create(&cfg, &pc), 0);
+	a = pcache_open(pc, "la", O_RDWR | O_CREAT | O_EXCL, 0644);
+	CHECK(a >= 0, "open la: %d", a);
+	CHECK_EQ(pcache_pwrite(a, "link", 4, 0), 4);
+	CHECK_EQ(pcache_link(pc, "la", "lb"), 0);
+	CHECK_EQ(pcache_link(pc, "la", "lb"), -EEXIST);
+	CHECK_EQ(pcache_link(pc, "nope", "lc"), -ENOENT);
+	CHECK_EQ(pcache_link(pc, "/", "lc"), -EPERM);
+	CHECK_EQ(pcache_link(pc, "la", "/"), -EEXIST);
+	CHECK_EQ(pcache_link(pc, NULL, "lc"), -EFAULT);
+	CHECK_EQ(pcache_link(pc, "la", NULL), -EFAULT);
+	CHECK_EQ(pcache_link(NULL, "la", "lc"), -EINVAL);
+	b = pcache_open(pc, "lb", O_RDWR, 0);
+	CHECK(b >= 0, "open lb: %d", b);
+	check_bytes(b, "link");
+	CHECK_EQ(pcache_pwrite(b, "ed", 2, 4), 2);
+	check_bytes(a, "linked");
+	CHECK_EQ(pcache_fstat(a, &st), 0);
+	CHECK_EQ(st.st_nlink, 2);
+	CHECK_EQ(pcache_stats(pc, &stats), 0);
+	CHECK_EQ(stats.inodes, 1);
+	CHECK_EQ(pcache_unlink(pc, "la"), 0);
+	CHECK_EQ(pcache_fstat(b, &st), 0);
+	CHECK_EQ(st.st_nlink, 1);
+	CHECK_EQ(pcache_close(a), 0);
+	CHECK_EQ(pcache_close(b), 0);
+	b = pcache_open(pc, "lb", O_RDONLY, 0);
+	CHECK(b >= 0, "open lb again: %d", b);
+	check_bytes(b, "linked");
+	CHECK_EQ(pcache_close(b), 0);
+	if (dir) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/ldir", dir);
+		CHECK(mkdir(path, 0755) == 0, "mkdir ldir");
+		CHECK_EQ(pcache_link(pc, "ldir", "ldir2"), -EPERM);
+		CHECK_EQ(pcache_link(pc, "lb", "ldir/lb"), 0);
+		CHECK_EQ(pcache_link(pc, "lb", "../lx"), -EACCES);
+	} else {
+		CHECK_EQ(pcache_link(pc, "lb", "d/lb"), -ENOENT);
+	}
+	CHECK_EQ(pcache_destroy(pc), 0);
+	if (dir) {
+		check_backing(dir, "lb", "linked");
+		check_backing(dir, "ldir/lb", "linked");
+	}
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_namespace.XXXXXX";
 	char cmd[64];
 
 	run("memory", NULL);
+	link_api("memory", NULL);
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;
 	}
 	run("dir", dir);
 	hard_links(dir);
+	link_api("dir", dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -878,6 +878,14 @@ static int dir_rename(struct pcache *pc, const char *old, const char *new)
 	return renameat(DSB(pc)->dirfd, old, DSB(pc)->dirfd, new) ? -errno : 0;
 }
 
+static int dir_link(struct pcache *pc, const char *old, const char *new)
+{
+	if (!name_beneath(old) || !name_beneath(new))
+		return -EACCES;
+	stat_add(pc, backend_other, 1);
+	return linkat(DSB(pc)->dirfd, old, DSB(pc)->dirfd, new, 0) ? -errno : 0;
+}
+
 static int dir_getattr(struct pcache *pc, const char *name, struct stat *st)
 {
 	if (!name_beneath(name))
@@ -1035,6 +1043,7 @@ const struct super_operations dir_super_ops = {
 	.create		= dir_create,
 	.unlink		= dir_unlink,
 	.rename		= dir_rename,
+	.link		= dir_link,
 	.getattr	= dir_getattr,
 	.fillattr	= dir_fillattr,
 	.list		= dir_list,

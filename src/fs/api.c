@@ -933,6 +933,48 @@ out_unlock:
 	return err;
 }
 
+int pcache_link(struct pcache *pc, const char *uold, const char *unew)
+{
+	char obuf[PATH_MAX], nbuf[PATH_MAX];
+	struct inode *inode = NULL;
+	struct dentry *dentry;
+	const char *old, *new;
+	int err;
+
+	if (!pc)
+		return -EINVAL;
+	err = getname(uold, obuf, &old);
+	if (!err)
+		err = getname(unew, nbuf, &new);
+	if (err)
+		return err;
+	if (!*old)
+		return -EPERM;		/* the root: a directory */
+	if (!*new)
+		return -EEXIST;
+	pthread_mutex_lock(&pc->ns_lock);
+	dentry = d_lookup(pc, old);
+	if (pc->s_op->link) {
+		err = pc->s_op->link(pc, old, new);
+		/* Cache the new name now if we can; if not, a lookup will find it. */
+		if (!err && dentry && !d_lookup(pc, new) &&
+		    !icache_insert(pc, dentry->d_inode, new))
+			inode = dentry->d_inode;
+	} else {
+		/* Only cached names exist. */
+		err = !dentry ? -ENOENT : d_lookup(pc, new) ? -EEXIST :
+		      strchr(new, '/') ? -ENOENT : 0;
+		if (!err)
+			err = icache_insert(pc, dentry->d_inode, new);
+		if (!err)
+			inode = dentry->d_inode;
+	}
+	pthread_mutex_unlock(&pc->ns_lock);
+	if (inode)
+		inode_touch_ctime(inode);
+	return err;
+}
+
 int pcache_stat(struct pcache *pc, const char *uname, struct stat *st)
 {
 	char buf[PATH_MAX];

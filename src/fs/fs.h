@@ -150,6 +150,11 @@ struct super_operations {
 	 */
 	int (*rename)(struct pcache *pc, const char *old, const char *new);
 	/*
+	 * link - make @new a second name of @old's file (it may not be
+	 * cached).  NULL: the core links cached names in the icache.
+	 */
+	int (*link)(struct pcache *pc, const char *old, const char *new);
+	/*
 	 * getattr - stat @name, which is not cached (any file type).  NULL:
 	 * only cached names exist.
 	 */
