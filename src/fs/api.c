@@ -319,6 +319,13 @@ static int getname(const char *uname, char *buf, const char **namep)
 	return 0;
 }
 
+/* Two names, for rename and link: each as getname(). */
+static int getname2(const char *uold, char *obuf, const char **oldp,
+		    const char *unew, char *nbuf, const char **newp)
+{
+	return getname(uold, obuf, oldp) ?: getname(unew, nbuf, newp);
+}
+
 static int open_root(struct pcache *pc, int flags)
 {
 	struct file *file;
@@ -866,9 +873,7 @@ int pcache_rename(struct pcache *pc, const char *uold, const char *unew)
 
 	if (!pc)
 		return -EINVAL;
-	err = getname(uold, obuf, &old);
-	if (!err)
-		err = getname(unew, nbuf, &new);
+	err = getname2(uold, obuf, &old, unew, nbuf, &new);
 	if (err)
 		return err;
 	if (!*old || !*new)
@@ -943,9 +948,7 @@ int pcache_link(struct pcache *pc, const char *uold, const char *unew)
 
 	if (!pc)
 		return -EINVAL;
-	err = getname(uold, obuf, &old);
-	if (!err)
-		err = getname(unew, nbuf, &new);
+	err = getname2(uold, obuf, &old, unew, nbuf, &new);
 	if (err)
 		return err;
 	if (!*old)
