@@ -24,9 +24,12 @@
  *      The write returns the short count of the pages that fit, the size
  *      says so, the backing file has no block allocated past EOF after
  *      fsync (FIEMAP: SEEK_DATA cannot see fallocated blocks), and
- *      nothing stale appears when the file grows again.
+ *      nothing stale appears when the file grows again.  Both with exact
+ *      allocation (PCACHE_DIR_RESERVE=0) and with 1 MiB reservations: a
+ *      space limit cuts the write at the same byte either way.
  *  (e) backend calls per MiB of an 8 MiB sequential write, both paths
- *      (printed); perform_write must allocate less.
+ *      (printed): allocating exactly, perform_write must allocate less;
+ *      with 1 MiB reservations both make one fallocate per MiB.
  *  (f) O_SYNC, O_DSYNC, pcache_fdatasync, pcache_fsync and pcache_msync
  *      (MS_SYNC) each reach the backing file's fsync or fdatasync exactly
  *      once, and the bytes are in the backing file when the call returns.
@@ -410,14 +413,22 @@ struct enospc_case {
 	long nth;		/* or: allocations from the nth on fail (0: none) */
 };
 
-/* The write's short count when allocations fail as @c says (page-by-page loop). */
-static long enospc_expect(const struct enospc_case *c, unsigned int bs, int pw)
+/*
+ * The write's short count when allocations fail as @c says (page-by-page
+ * loop).  @resv: the backend reserves 1 MiB chunks.  A reservation that
+ * fails is followed by the exact allocation, so a space limit cuts the
+ * write exactly where it did without reservations; but the first page's
+ * chunk covers all of these writes, so from the nth call on means "the
+ * first fails" or "none".
+ */
+static long enospc_expect(const struct enospc_case *c, unsigned int bs, int pw,
+			  bool resv)
 {
 	long end = c->pos + c->len;
 
 	if (c->nth) {
 		/* perform_write allocates the whole write in one call first. */
-		if (pw)
+		if (pw || resv)
 			return c->nth == 1 ? -ENOSPC : c->len;
 		/* A page of a new file: one allocation each. */
 		long stop = (c->pos / PAGE + c->nth - 1) * PAGE;
@@ -453,23 +464,24 @@ static const struct enospc_case enospc_cases[] = {
 	{ 0,		PAGE,		6 * PAGE - 1,	-1,		6 },
 };
 
-static void test_enospc(unsigned int bs, int pw)
+static void test_enospc(unsigned int bs, int pw, bool resv)
 {
 	struct dir_cfg dc = { .block_size = bs, .perform_write = pw,
-			      .dirty_expire_ms = 60000 };
+			      .dirty_expire_ms = 60000, .reserve = resv ? "1M" : "0" };
 	struct pcache *pc = dir_cache(&dc);
 
 	for (size_t i = 0; i < ARRAY_SIZE(enospc_cases); i++) {
 		const struct enospc_case *c = &enospc_cases[i];
-		long want = enospc_expect(c, bs, pw), size, n;
+		long want = enospc_expect(c, bs, pw, resv), size, n;
 		struct model m;
 		char name[32], ctx[160];
 		ssize_t got;
 		int fd;
 
 		snprintf(name, sizeof(name), "nospc%zu", i);
-		snprintf(ctx, sizeof(ctx), "ENOSPC bs %u pw %d case %zu (pre %ld, write "
-			 "%ld+%ld, limit %ld, nth %ld)", bs, pw, i, c->pre, c->pos, c->len,
+		snprintf(ctx, sizeof(ctx), "ENOSPC bs %u pw %d %s case %zu (pre %ld, "
+			 "write %ld+%ld, limit %ld, nth %ld)", bs, pw,
+			 resv ? "reserving" : "exact", i, c->pre, c->pos, c->len,
 			 c->limit, c->nth);
 		model_init(&m, 32 * PAGE);
 		if (c->pre) {
@@ -520,9 +532,9 @@ struct calls {
 	double total, allocs, reads, writes, syncs, other;
 };
 
-static struct calls seq_write_calls(unsigned int bs, int pw)
+static struct calls seq_write_calls(unsigned int bs, int pw, const char *reserve)
 {
-	struct dir_cfg dc = { .block_size = bs, .perform_write = pw };
+	struct dir_cfg dc = { .block_size = bs, .perform_write = pw, .reserve = reserve };
 	struct pcache *pc = dir_cache(&dc);
 	unsigned char *buf = malloc(SEQ_CHUNK);
 	struct pcache_stats a, b;
@@ -531,7 +543,7 @@ static struct calls seq_write_calls(unsigned int bs, int pw)
 	char ctx[64];
 	int fd = open_file(pc, "seq", O_CREAT | O_RDWR | O_TRUNC);
 
-	snprintf(ctx, sizeof(ctx), "sequential bs %u pw %d", bs, pw);
+	snprintf(ctx, sizeof(ctx), "sequential bs %u pw %d reserve %s", bs, pw, reserve);
 	a = stats_of(pc);
 	for (long off = 0; off < SEQ_BYTES; off += SEQ_CHUNK) {
 		pattern_fill(buf, SEQ_CHUNK, 5, (uint64_t)off);
@@ -570,20 +582,29 @@ static struct calls seq_write_calls(unsigned int bs, int pw)
 
 static void test_calls_per_mib(unsigned int bs)
 {
-	struct calls wb = seq_write_calls(bs, 0), pw = seq_write_calls(bs, 1);
+	struct calls wb = seq_write_calls(bs, 0, "0"), pw = seq_write_calls(bs, 1, "0");
+	struct calls rwb = seq_write_calls(bs, 0, "1M"), rpw = seq_write_calls(bs, 1, "1M");
 
 	printf("block size %4u, 8 MiB in 64 KiB writes + fsync:\n", bs);
-	printf("  write_begin path: %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
+	printf("  exact, write_begin path: %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
 	       "writes %.1f, syncs %.2f, other %.2f)\n", wb.total, wb.allocs, wb.reads,
 	       wb.writes, wb.syncs, wb.other);
-	printf("  perform_write:    %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
+	printf("  exact, perform_write:    %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
 	       "writes %.1f, syncs %.2f, other %.2f)\n", pw.total, pw.allocs, pw.reads,
 	       pw.writes, pw.syncs, pw.other);
+	printf("  1 MiB reservations, write_begin path: %.1f calls/MiB (allocs %.1f), "
+	       "perform_write: %.1f (allocs %.1f)\n", rwb.total, rwb.allocs, rpw.total,
+	       rpw.allocs);
 	CHECK(pw.allocs < wb.allocs, "bs %u: perform_write made %.1f allocation calls/MiB, "
 	      "not fewer than the write_begin path's %.1f", bs, pw.allocs, wb.allocs);
+	/* One fallocate per 1 MiB chunk, whichever path fills it. */
+	CHECK(rwb.allocs <= 1.0 && rpw.allocs <= 1.0, "bs %u: with 1 MiB reservations "
+	      "the write_begin path made %.1f and perform_write %.1f allocation calls/MiB, "
+	      "want at most 1", bs, rwb.allocs, rpw.allocs);
 	/* A sequential write into a new file reads nothing. */
-	CHECK(wb.reads == 0 && pw.reads == 0, "bs %u: a sequential write into a new "
-	      "file read %.1f / %.1f times per MiB", bs, wb.reads, pw.reads);
+	CHECK(wb.reads == 0 && pw.reads == 0 && rwb.reads == 0 && rpw.reads == 0,
+	      "bs %u: a sequential write into a new file read %.1f / %.1f / %.1f / %.1f "
+	      "times per MiB", bs, wb.reads, pw.reads, rwb.reads, rpw.reads);
 }
 
 /* ---- (f) sync calls reach the backing file ---- */
@@ -1074,6 +1095,7 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	unsetenv("PCACHE_DIR_IO");
+	unsetenv("PCACHE_DIR_RESERVE");
 	backing_dir_make("pcache-test-dir");
 	wrappers_install();
 	printf("backing directory %s (filesystem block %ld)\n", backing_dir, fs_block);
@@ -1085,7 +1107,8 @@ int main(void)
 			test_round_trip(bs, pw);
 			test_rmw(bs, pw);
 			test_holes(bs, pw);
-			test_enospc(bs, pw);
+			test_enospc(bs, pw, false);
+			test_enospc(bs, pw, true);
 		}
 		test_sync_calls(bs);
 		printf("block size %u: round trip, read-modify-write, holes, ENOSPC, sync "
