@@ -55,9 +55,12 @@
 #include <limits.h>
 #include <liburing.h>
 #include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
@@ -99,13 +102,18 @@ struct dir_inode {
 	 */
 	pthread_mutex_t size_lock;
 	/*
-	 * Reserved chunks (resv_size bytes, aligned) allocated whole by
-	 * dir_reserve, as a sparse bitmap: radix index = chunk / 64, item = a
-	 * kmalloc'd uint64_t with one bit per chunk.  Read and changed under
-	 * i_rwsem only (writes, truncate, dir_sync's trylock).  Zeroed by
+	 * Chunks (resv_size bytes, aligned) that dir_reserve allocated whole,
+	 * and chunks whose reservation failed (allocated exactly until the
+	 * next sync or truncate), as sparse bitmaps: radix index = chunk / 64,
+	 * item = a kmalloc'd struct resv_word.  Read and changed under i_rwsem
+	 * only (writes, truncate, dir_sync's trylock).  Zeroed by
 	 * dir_fill_inode's kzalloc, which is radix_init(); freed by dir_evict.
 	 */
 	struct radix_root resv;
+};
+
+struct resv_word {
+	uint64_t ok, failed;		/* one bit per chunk */
 };
 
 static inline struct dir_inode *DI(const struct inode *inode)
@@ -241,18 +249,30 @@ static int dir_alloc(struct inode *inode, loff_t pos, loff_t len)
 #endif
 #define RESV_BITS	64		/* chunks per radix item */
 
-static bool resv_test(struct dir_inode *di, uint64_t chunk)
+static struct resv_word *resv_word(struct dir_inode *di, uint64_t chunk)
 {
-	uint64_t *w = radix_lookup(&di->resv, chunk / RESV_BITS);
-
-	return w && (*w >> (chunk % RESV_BITS) & 1);
+	return radix_lookup(&di->resv, chunk / RESV_BITS);
 }
 
-/* Record chunks [first, last]; on ENOMEM some stay unrecorded (harmless). */
-static void resv_set(struct dir_inode *di, uint64_t first, uint64_t last)
+static bool resv_test(struct dir_inode *di, uint64_t chunk)
+{
+	struct resv_word *w = resv_word(di, chunk);
+
+	return w && (w->ok >> (chunk % RESV_BITS) & 1);
+}
+
+static bool resv_failed(struct dir_inode *di, uint64_t chunk)
+{
+	struct resv_word *w = resv_word(di, chunk);
+
+	return w && (w->failed >> (chunk % RESV_BITS) & 1);
+}
+
+/* Record chunks [first, last] reserved (or failed); on ENOMEM some stay unrecorded. */
+static void resv_set(struct dir_inode *di, uint64_t first, uint64_t last, bool ok)
 {
 	for (uint64_t c = first; c <= last; c++) {
-		uint64_t *w = radix_lookup(&di->resv, c / RESV_BITS);
+		struct resv_word *w = resv_word(di, c);
 
 		if (!w) {
 			w = kzalloc(sizeof(*w));
@@ -263,7 +283,10 @@ static void resv_set(struct dir_inode *di, uint64_t first, uint64_t last)
 				return;
 			}
 		}
-		*w |= 1ull << (c % RESV_BITS);
+		if (ok)
+			w->ok |= 1ull << (c % RESV_BITS);
+		else
+			w->failed |= 1ull << (c % RESV_BITS);
 	}
 }
 
@@ -277,13 +300,13 @@ static void resv_forget_from(struct dir_inode *di, uint64_t chunk)
 
 	while ((n = radix_gang_lookup(&di->resv, items, indices, idx, 16))) {
 		for (unsigned int k = 0; k < n; k++) {
-			uint64_t *w = items[k];
+			struct resv_word *w = items[k];
+			uint64_t keep = indices[k] == chunk / RESV_BITS ?
+					(1ull << (chunk % RESV_BITS)) - 1 : 0;
 
-			if (indices[k] == chunk / RESV_BITS && chunk % RESV_BITS)
-				*w &= (1ull << (chunk % RESV_BITS)) - 1;
-			else
-				*w = 0;
-			if (!*w)
+			w->ok &= keep;
+			w->failed &= keep;
+			if (!w->ok && !w->failed)
 				kfree(radix_delete(&di->resv, indices[k]));
 		}
 		idx = indices[n - 1] + 1;
@@ -322,12 +345,14 @@ static int dir_reserve(struct inode *inode, loff_t pos, loff_t len)
 		last--;
 	if (first > last)
 		return 0;
-	if (resv_room(di, size) &&
-	    (loff_t)((last + 1) * (uint64_t)size) <= inode->i_sb->s_maxbytes &&
-	    !dir_alloc(inode, (loff_t)(first * (uint64_t)size),
-		       (loff_t)((last - first + 1) * (uint64_t)size))) {
-		resv_set(di, first, last);
-		return 0;
+	if (!resv_failed(di, first) && !resv_failed(di, last) && resv_room(di, size) &&
+	    (loff_t)((last + 1) * (uint64_t)size) <= inode->i_sb->s_maxbytes) {
+		if (!dir_alloc(inode, (loff_t)(first * (uint64_t)size),
+			       (loff_t)((last - first + 1) * (uint64_t)size))) {
+			resv_set(di, first, last, true);
+			return 0;
+		}
+		resv_set(di, first, last, false);
 	}
 	/* The chunks do not fit: only the write's own blocks must. */
 	return dir_alloc(inode, pos, len);
@@ -338,33 +363,53 @@ static loff_t round_up_to(loff_t v, loff_t a)
 	return (v + a - 1) / a * a;
 }
 
-/* Punch [from, to) of the backing file where it holds no data.  size_lock. */
-static void punch_holes(struct inode *inode, loff_t from, loff_t to)
+/*
+ * Punch the pages of [from, to) that the backing file holds only as
+ * unwritten extents: allocated, never written.  SEEK_DATA cannot say so
+ * (ext4 counts an unwritten extent with page-cache folios as data, and the
+ * kernel's readahead puts zeroed folios there), FIEMAP can, once the
+ * backing file's page cache is written (FIEMAP_FLAG_SYNC: fsync follows
+ * anyway).  Caller holds size_lock, so no writeback lands in between.
+ */
+static void punch_unwritten(struct inode *inode, loff_t from, loff_t to)
 {
 	struct dir_inode *di = DI(inode);
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[32];
+	} q;
 
 	while (from < to) {
-		loff_t data, hole;
+		unsigned int i;
 
+		memset(&q, 0, sizeof(q));
+		q.fm.fm_start = (uint64_t)from;
+		q.fm.fm_length = (uint64_t)(to - from);
+		q.fm.fm_flags = FIEMAP_FLAG_SYNC;
+		q.fm.fm_extent_count = ARRAY_SIZE(q.ext);
 		stat_add(inode->i_sb, backend_other, 1);
-		data = lseek(di->fd, from, SEEK_DATA);
-		if (data < 0 && errno != ENXIO)
+		if (ioctl(di->fd, FS_IOC_FIEMAP, &q.fm) || !q.fm.fm_mapped_extents)
 			return;
-		if (data < 0 || data > to)
-			data = to;
-		/* Up to the page the data starts in. */
-		if ((data & ~(loff_t)(PAGE_SIZE - 1)) > from) {
-			stat_add(inode->i_sb, backend_allocs, 1);
-			sys.fallocate(di->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				      from, (data & ~(loff_t)(PAGE_SIZE - 1)) - from);
+		for (i = 0; i < q.fm.fm_mapped_extents; i++) {
+			struct fiemap_extent *e = &q.ext[i];
+			loff_t a = max((loff_t)e->fe_logical, from);
+			loff_t b = min((loff_t)(e->fe_logical + e->fe_length), to);
+
+			a = (a + PAGE_SIZE - 1) & ~(loff_t)(PAGE_SIZE - 1);
+			b &= ~(loff_t)(PAGE_SIZE - 1);
+			if ((e->fe_flags & FIEMAP_EXTENT_UNWRITTEN) && b > a) {
+				stat_add(inode->i_sb, backend_allocs, 1);
+				sys.fallocate(di->fd, FALLOC_FL_PUNCH_HOLE |
+					      FALLOC_FL_KEEP_SIZE, a, b - a);
+			}
 		}
-		if (data >= to)
-			return;
-		stat_add(inode->i_sb, backend_other, 1);
-		hole = lseek(di->fd, data, SEEK_HOLE);
-		if (hole <= data)
-			return;
-		from = (hole + PAGE_SIZE - 1) & ~(loff_t)(PAGE_SIZE - 1);
+		{
+			struct fiemap_extent *e = &q.ext[q.fm.fm_mapped_extents - 1];
+
+			if (e->fe_flags & FIEMAP_EXTENT_LAST)
+				return;
+			from = (loff_t)(e->fe_logical + e->fe_length);
+		}
 	}
 }
 
@@ -390,50 +435,53 @@ static uint64_t next_busy(struct address_space *mapping, uint64_t idx,
  * Give back the unused part of every reservation inside the file, and
  * forget them all.  A reserved page may be punched only if it is neither
  * dirty nor under writeback (its bytes are not in the backing file yet:
- * it keeps its blocks) and the backing file holds no data there (a page
- * written back since).  The tags are looked at before size_lock (leaf
+ * it keeps its blocks) and the backing file never had it written (a page
+ * written back since is data: punch_unwritten).  The tags are looked at before size_lock (leaf
  * locks do not nest); writes are excluded by i_rwsem, and a page that a
  * view dirties after the look loses its reservation, which is all a view
  * store ever had: its blocks are allocated at writeback.  The data check
  * and the punch are under size_lock, so no writeback writes between them.
  * Caller holds i_rwsem.
  */
-static void resv_release(struct inode *inode)
+static void release_chunk(struct inode *inode, uint64_t c)
 {
 	struct dir_inode *di = DI(inode);
 	struct address_space *mapping = &inode->i_data;
 	uint64_t size = (uint64_t)DSB(inode->i_sb)->resv_size;
 	uint64_t end = ((uint64_t)i_size_read(inode) + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	uint64_t idx = c * size >> PAGE_SHIFT;
+	uint64_t last = min((c + 1) * size >> PAGE_SHIFT, end);
+
+	/* Runs between dirty pages, punched in turn. */
+	while (idx < last) {
+		uint64_t next = next_busy(mapping, idx, last);
+
+		if (next > idx) {
+			pthread_mutex_lock(&di->size_lock);
+			punch_unwritten(inode, (loff_t)(idx << PAGE_SHIFT),
+					(loff_t)(next << PAGE_SHIFT));
+			pthread_mutex_unlock(&di->size_lock);
+		}
+		idx = next + 1;
+	}
+}
+
+/* Every chunk: given back, and forgotten (failed ones too: space may be free now). */
+static void resv_release(struct inode *inode)
+{
+	struct dir_inode *di = DI(inode);
 	void *items[16];
 	uint64_t indices[16];
 	unsigned int n;
 
 	while ((n = radix_gang_lookup(&di->resv, items, indices, 0, 16))) {
 		for (unsigned int k = 0; k < n; k++) {
-			uint64_t w = *(uint64_t *)items[k];
+			uint64_t ok = ((struct resv_word *)items[k])->ok;
 
 			kfree(radix_delete(&di->resv, indices[k]));
-			for (unsigned int b = 0; b < RESV_BITS; b++) {
-				uint64_t c = indices[k] * RESV_BITS + b;
-				uint64_t first = c * size >> PAGE_SHIFT;
-				uint64_t last = min((c + 1) * size >> PAGE_SHIFT, end);
-				uint64_t idx = first;
-
-				if (!(w >> b & 1))
-					continue;
-				/* Runs between dirty pages, punched in turn. */
-				while (idx < last) {
-					uint64_t next = next_busy(mapping, idx, last);
-
-					if (next > idx) {
-						pthread_mutex_lock(&di->size_lock);
-						punch_holes(inode, (loff_t)(idx << PAGE_SHIFT),
-							    (loff_t)(next << PAGE_SHIFT));
-						pthread_mutex_unlock(&di->size_lock);
-					}
-					idx = next + 1;
-				}
-			}
+			for (unsigned int b = 0; b < RESV_BITS; b++)
+				if (ok >> b & 1)
+					release_chunk(inode, indices[k] * RESV_BITS + b);
 		}
 	}
 }
@@ -689,41 +737,55 @@ static ssize_t dir_perform_write(struct file *file, struct iov_iter *i,
 
 /*
  * The file is now @size bytes (truncate, or a failed write's cleanup):
- * free every block allocated past it in the backing file, without ever
- * giving the backing file a size the file never had (a crash may come at
- * any point: test_crash.sh).
+ * free every block allocated past it in the backing file, and none below
+ * it (a crash may come at any point: test_crash.sh).
  *
  * Blocks may be allocated past the backing file's end (fallocate with
- * FALLOC_FL_KEEP_SIZE for appends not written back yet), and neither a
- * growing truncate nor a punch past EOF frees them on ext4.  A truncate to
- * the backing file's own size does (ext4, xfs): it frees everything past
- * its end and moves nothing.  So:
+ * FALLOC_FL_KEEP_SIZE: reservations, and appends not written back), and
+ * neither a growing truncate nor a punch past EOF frees them on ext4.  A
+ * truncate to the backing file's own size does (ext4, xfs): it frees
+ * everything past its end and moves nothing.  So:
  *   @size below the backing size: truncate to @size (a shrink frees);
- *   else: truncate to the backing size as it is.  The blocks between it and
- *   @size held appends not written back; writeback allocates them again.
- * A growing truncate reaches the backing file at sync (dir_sync), which is
- * when it must be durable.  Caller holds i_rwsem.
+ *   else: first grow the backing file to @size - the blocks between its
+ *   old end and @size may hold acknowledged writes not written back yet,
+ *   which must keep their storage - then truncate to @size again if
+ *   anything was allocated past it.
+ * The backing file only ever gets a size the file has.  Caller holds
+ * i_rwsem.
  */
 static int dir_trim_to(struct inode *inode, loff_t size)
 {
 	struct dir_inode *di = DI(inode);
-	loff_t to;
+	struct dir_sb *sb = DSB(inode->i_sb);
 	int err = 0;
 
+	/* The chunk @size cuts keeps its blocks below @size: give back the unused. */
+	if (sb->resv_size && resv_test(di, (uint64_t)size / (uint64_t)sb->resv_size))
+		release_chunk(inode, (uint64_t)size / (uint64_t)sb->resv_size);
 	forget_extents(di);
 	pthread_mutex_lock(&di->size_lock);
-	to = min(size, disk_size(di));
-	stat_add(inode->i_sb, backend_other, 1);
-	if (sys.ftruncate(di->fd, to))
-		err = sys_err();
-	else
-		__atomic_store_n(&di->disk_size, to, __ATOMIC_RELEASE);
+	if (size > disk_size(di)) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, size))
+			err = sys_err();
+		else
+			disk_size_raise(di, size);
+	}
+	if (!err && (size < disk_size(di) ||
+		     __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED) >
+		     round_up_to(size, sb->fs_block))) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, size))
+			err = sys_err();
+		else
+			__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
+	}
 	if (!err)
-		__atomic_store_n(&di->alloc_end, to, __ATOMIC_RELAXED);
+		__atomic_store_n(&di->alloc_end, size, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&di->size_lock);
-	/* Chunks from the one @to falls in are reserved no more (or not known to be). */
-	if (DSB(inode->i_sb)->resv_size)
-		resv_forget_from(di, (uint64_t)to / (uint64_t)DSB(inode->i_sb)->resv_size);
+	/* Chunks from the one @size falls in are reserved no more (or not known to be). */
+	if (sb->resv_size)
+		resv_forget_from(di, (uint64_t)size / (uint64_t)sb->resv_size);
 	return err;
 }
 
