@@ -17,6 +17,7 @@
 #define PCACHE_TEST_DIR_HARNESS_H
 
 #include <dirent.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fiemap.h>
@@ -342,6 +343,13 @@ static long inj_calls[INJ_NR], inj_fail_at[INJ_NR];
 static int inj_fail_errno[INJ_NR];
 static bool inj_fail_sticky[INJ_NR];
 static long inj_failed[INJ_NR];	/* failures injected so far */
+/*
+ * Allocations at least this long are the backend's chunk reservations
+ * (PCACHE_DIR_RESERVE); injected failures of those are also counted in
+ * inj_failed_resv.  LONG_MAX: none is.
+ */
+static long inj_resv_len = LONG_MAX;
+static long inj_failed_resv;
 /* Non-zero: no call is counted or failed (the test's own checking reads). */
 static int inj_paused;
 
@@ -495,6 +503,8 @@ static inline int wrap_fallocate(int fd, int mode, off_t off, off_t len)
 	}
 	INC(inj_allocs);
 	err = inj_should_fail(INJ_ALLOC);
+	if (err && len >= LOAD(inj_resv_len))
+		INC(inj_failed_resv);
 	if (!err && limit >= 0 && off + len > limit) {
 		if (off < limit)
 			sys_default.fallocate(fd, mode, off, limit - off);
@@ -561,6 +571,12 @@ struct dir_cfg {
 	int perform_write;
 	uint64_t mem_limit, dirty_limit;
 	unsigned int dirty_expire_ms, writeback_interval_ms;
+	/*
+	 * PCACHE_DIR_RESERVE while the cache mounts: the backend's allocation
+	 * chunk ("0": exact, a write allocates only its own blocks).  NULL:
+	 * whatever the environment says (tests unset it: the default).
+	 */
+	const char *reserve;
 };
 
 static inline struct pcache *dir_cache(const struct dir_cfg *dc)
@@ -578,7 +594,11 @@ static inline struct pcache *dir_cache(const struct dir_cfg *dc)
 	cfg.dirty_limit = dc->dirty_limit;
 	cfg.dirty_expire_ms = dc->dirty_expire_ms;
 	cfg.writeback_interval_ms = dc->writeback_interval_ms;
+	if (dc->reserve)
+		setenv("PCACHE_DIR_RESERVE", dc->reserve, 1);
 	rc = pcache_create(&cfg, &pc);
+	if (dc->reserve)
+		unsetenv("PCACHE_DIR_RESERVE");
 	if (rc) {
 		fprintf(stderr, "FAIL: pcache_create(dir, block size %u): %s\n",
 			dc->block_size, pcache_strerror(rc));

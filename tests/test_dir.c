@@ -24,9 +24,12 @@
  *      The write returns the short count of the pages that fit, the size
  *      says so, the backing file has no block allocated past EOF after
  *      fsync (FIEMAP: SEEK_DATA cannot see fallocated blocks), and
- *      nothing stale appears when the file grows again.
+ *      nothing stale appears when the file grows again.  Both with exact
+ *      allocation (PCACHE_DIR_RESERVE=0) and with 1 MiB reservations: a
+ *      space limit cuts the write at the same byte either way.
  *  (e) backend calls per MiB of an 8 MiB sequential write, both paths
- *      (printed); perform_write must allocate less.
+ *      (printed): allocating exactly, perform_write must allocate less;
+ *      with 1 MiB reservations both make one fallocate per MiB.
  *  (f) O_SYNC, O_DSYNC, pcache_fdatasync, pcache_fsync and pcache_msync
  *      (MS_SYNC) each reach the backing file's fsync or fdatasync exactly
  *      once, and the bytes are in the backing file when the call returns.
@@ -42,6 +45,13 @@
  *  (i) errseq: EIO from the backing file's writes is reported by fsync once
  *      per open file, to a file opened after an error nobody saw, not to
  *      one opened after it was seen; no data is lost.
+ *  (j) random writes into a new file (fio's 4 KiB shape and any other)
+ *      while allocations past a random limit fail, exact and reserving:
+ *      each write returns what the page loop says, its bytes have storage
+ *      in the backing file when it returns (FIEMAP), fsyncs succeed; after
+ *      each fsync nothing is allocated past EOF and pages no write touched
+ *      are holes again; the file is right at the end; reserving makes
+ *      fewer fallocate calls.  The seed is printed (PCACHE_TEST_SEED).
  *
  * PCACHE_DIR_IO is unset: io_uring writes do not go through the system
  * call table, so nothing here could count or fail them.
@@ -410,14 +420,22 @@ struct enospc_case {
 	long nth;		/* or: allocations from the nth on fail (0: none) */
 };
 
-/* The write's short count when allocations fail as @c says (page-by-page loop). */
-static long enospc_expect(const struct enospc_case *c, unsigned int bs, int pw)
+/*
+ * The write's short count when allocations fail as @c says (page-by-page
+ * loop).  @resv: the backend reserves 1 MiB chunks.  A reservation that
+ * fails is followed by the exact allocation, so a space limit cuts the
+ * write exactly where it did without reservations; but the first page's
+ * chunk covers all of these writes, so from the nth call on means "the
+ * first fails" or "none".
+ */
+static long enospc_expect(const struct enospc_case *c, unsigned int bs, int pw,
+			  bool resv)
 {
 	long end = c->pos + c->len;
 
 	if (c->nth) {
 		/* perform_write allocates the whole write in one call first. */
-		if (pw)
+		if (pw || resv)
 			return c->nth == 1 ? -ENOSPC : c->len;
 		/* A page of a new file: one allocation each. */
 		long stop = (c->pos / PAGE + c->nth - 1) * PAGE;
@@ -453,23 +471,24 @@ static const struct enospc_case enospc_cases[] = {
 	{ 0,		PAGE,		6 * PAGE - 1,	-1,		6 },
 };
 
-static void test_enospc(unsigned int bs, int pw)
+static void test_enospc(unsigned int bs, int pw, bool resv)
 {
 	struct dir_cfg dc = { .block_size = bs, .perform_write = pw,
-			      .dirty_expire_ms = 60000 };
+			      .dirty_expire_ms = 60000, .reserve = resv ? "1M" : "0" };
 	struct pcache *pc = dir_cache(&dc);
 
 	for (size_t i = 0; i < ARRAY_SIZE(enospc_cases); i++) {
 		const struct enospc_case *c = &enospc_cases[i];
-		long want = enospc_expect(c, bs, pw), size, n;
+		long want = enospc_expect(c, bs, pw, resv), size, n;
 		struct model m;
 		char name[32], ctx[160];
 		ssize_t got;
 		int fd;
 
 		snprintf(name, sizeof(name), "nospc%zu", i);
-		snprintf(ctx, sizeof(ctx), "ENOSPC bs %u pw %d case %zu (pre %ld, write "
-			 "%ld+%ld, limit %ld, nth %ld)", bs, pw, i, c->pre, c->pos, c->len,
+		snprintf(ctx, sizeof(ctx), "ENOSPC bs %u pw %d %s case %zu (pre %ld, "
+			 "write %ld+%ld, limit %ld, nth %ld)", bs, pw,
+			 resv ? "reserving" : "exact", i, c->pre, c->pos, c->len,
 			 c->limit, c->nth);
 		model_init(&m, 32 * PAGE);
 		if (c->pre) {
@@ -520,9 +539,9 @@ struct calls {
 	double total, allocs, reads, writes, syncs, other;
 };
 
-static struct calls seq_write_calls(unsigned int bs, int pw)
+static struct calls seq_write_calls(unsigned int bs, int pw, const char *reserve)
 {
-	struct dir_cfg dc = { .block_size = bs, .perform_write = pw };
+	struct dir_cfg dc = { .block_size = bs, .perform_write = pw, .reserve = reserve };
 	struct pcache *pc = dir_cache(&dc);
 	unsigned char *buf = malloc(SEQ_CHUNK);
 	struct pcache_stats a, b;
@@ -531,7 +550,7 @@ static struct calls seq_write_calls(unsigned int bs, int pw)
 	char ctx[64];
 	int fd = open_file(pc, "seq", O_CREAT | O_RDWR | O_TRUNC);
 
-	snprintf(ctx, sizeof(ctx), "sequential bs %u pw %d", bs, pw);
+	snprintf(ctx, sizeof(ctx), "sequential bs %u pw %d reserve %s", bs, pw, reserve);
 	a = stats_of(pc);
 	for (long off = 0; off < SEQ_BYTES; off += SEQ_CHUNK) {
 		pattern_fill(buf, SEQ_CHUNK, 5, (uint64_t)off);
@@ -570,20 +589,29 @@ static struct calls seq_write_calls(unsigned int bs, int pw)
 
 static void test_calls_per_mib(unsigned int bs)
 {
-	struct calls wb = seq_write_calls(bs, 0), pw = seq_write_calls(bs, 1);
+	struct calls wb = seq_write_calls(bs, 0, "0"), pw = seq_write_calls(bs, 1, "0");
+	struct calls rwb = seq_write_calls(bs, 0, "1M"), rpw = seq_write_calls(bs, 1, "1M");
 
 	printf("block size %4u, 8 MiB in 64 KiB writes + fsync:\n", bs);
-	printf("  write_begin path: %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
+	printf("  exact, write_begin path: %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
 	       "writes %.1f, syncs %.2f, other %.2f)\n", wb.total, wb.allocs, wb.reads,
 	       wb.writes, wb.syncs, wb.other);
-	printf("  perform_write:    %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
+	printf("  exact, perform_write:    %.1f backend calls/MiB (allocs %.1f, reads %.1f; "
 	       "writes %.1f, syncs %.2f, other %.2f)\n", pw.total, pw.allocs, pw.reads,
 	       pw.writes, pw.syncs, pw.other);
+	printf("  1 MiB reservations, write_begin path: %.1f calls/MiB (allocs %.1f), "
+	       "perform_write: %.1f (allocs %.1f)\n", rwb.total, rwb.allocs, rpw.total,
+	       rpw.allocs);
 	CHECK(pw.allocs < wb.allocs, "bs %u: perform_write made %.1f allocation calls/MiB, "
 	      "not fewer than the write_begin path's %.1f", bs, pw.allocs, wb.allocs);
+	/* One fallocate per 1 MiB chunk, whichever path fills it. */
+	CHECK(rwb.allocs <= 1.0 && rpw.allocs <= 1.0, "bs %u: with 1 MiB reservations "
+	      "the write_begin path made %.1f and perform_write %.1f allocation calls/MiB, "
+	      "want at most 1", bs, rwb.allocs, rpw.allocs);
 	/* A sequential write into a new file reads nothing. */
-	CHECK(wb.reads == 0 && pw.reads == 0, "bs %u: a sequential write into a new "
-	      "file read %.1f / %.1f times per MiB", bs, wb.reads, pw.reads);
+	CHECK(wb.reads == 0 && pw.reads == 0 && rwb.reads == 0 && rpw.reads == 0,
+	      "bs %u: a sequential write into a new file read %.1f / %.1f / %.1f / %.1f "
+	      "times per MiB", bs, wb.reads, pw.reads, rwb.reads, rpw.reads);
 }
 
 /* ---- (f) sync calls reach the backing file ---- */
@@ -1070,13 +1098,220 @@ static void test_errseq_unseen(unsigned int bs)
 	model_free(&m);
 }
 
+/* ---- (j) random writes into a new file under a space limit ---- */
+
+#define RND_SPAN	(4L << 20)	/* the writes land in [0, RND_SPAN) */
+#define RND_WRITES	400
+#define RND_SYNC_EVERY	50
+#define RESV_CHUNK	(1L << 20)	/* the reservation asked for ("1M") */
+#define MAX_EXT		4096
+
+static uint64_t rnd_state;
+
+static long rnd(long n)
+{
+	uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (long)((z ^ (z >> 31)) % (uint64_t)n);
+}
+
+/* Allocated extents of the backing file (not delayed ones), sorted: how many. */
+static int real_alloc_extents(const char *name, long *start, long *end, int max)
+{
+	size_t sz = sizeof(struct fiemap) + (size_t)max * sizeof(struct fiemap_extent);
+	struct fiemap *fm = calloc(1, sz);
+	int fd = real_open(name, O_RDONLY), n = 0;
+
+	CHECK(fd >= 0, "open backing %s: %s", name, strerror(errno));
+	fm->fm_length = FIEMAP_MAX_OFFSET;
+	fm->fm_extent_count = (unsigned)max;
+	if (fd >= 0 && ioctl(fd, FS_IOC_FIEMAP, fm) == 0) {
+		CHECK(fm->fm_mapped_extents < (unsigned)max, "%s: more than %d extents", name,
+		      max - 1);
+		for (unsigned i = 0; i < fm->fm_mapped_extents; i++) {
+			struct fiemap_extent *e = &fm->fm_extents[i];
+
+			if (e->fe_flags & FIEMAP_EXTENT_DELALLOC)
+				continue;
+			start[n] = (long)e->fe_logical;
+			end[n++] = (long)(e->fe_logical + e->fe_length);
+		}
+	} else {
+		CHECK(0, "FIEMAP %s: %s", name, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	free(fm);
+	return n;
+}
+
+/* Is [a, b) covered by the extents / touched by any of them? */
+static bool ext_covers(const long *start, const long *end, int n, long a, long b)
+{
+	for (int i = 0; i < n && a < b; i++)
+		if (start[i] <= a && end[i] > a)
+			a = end[i];
+	return a >= b;
+}
+
+static bool ext_touches(const long *start, const long *end, int n, long a, long b)
+{
+	for (int i = 0; i < n; i++)
+		if (start[i] < b && end[i] > a)
+			return true;
+	return false;
+}
+
+/* What the write returns under the limit: the page loop's answer (see (d)). */
+static long limit_expect(long pos, long len, unsigned int bs, long limit)
+{
+	long end = pos + len;
+
+	for (long p = pos / PAGE; p * PAGE < end; p++) {
+		long pend = (p + 1) * PAGE < end ? (p + 1) * PAGE : end;
+
+		if (round_up(pend, bs) > limit)
+			return p * PAGE <= pos ? -ENOSPC : p * PAGE - pos;
+	}
+	return len;
+}
+
+/*
+ * After an fsync: nothing allocated past EOF, and every page of the chunks
+ * wholly below the limit that no write touched is a hole (the reservations'
+ * unused part was given back).  Chunks reaching the limit are not checked:
+ * allocations that failed there left what fitted, as a file system does.
+ */
+static void check_given_back(const char *name, const unsigned char *touched,
+			     long size, long limit, const char *ctx)
+{
+	static long es[MAX_EXT], ee[MAX_EXT];
+	int n = real_alloc_extents(name, es, ee, MAX_EXT);
+	long below = limit / RESV_CHUNK * RESV_CHUNK;
+
+	CHECK(!ext_touches(es, ee, n, round_up(size, fs_block), FIEMAP_MAX_OFFSET),
+	      "%s: blocks allocated past EOF (%ld) after fsync", ctx, size);
+	if (fs_block != PAGE)
+		return;
+	for (long p = 0; p * PAGE < below && p * PAGE < size; p++)
+		if (!touched[p] && ext_touches(es, ee, n, p * PAGE, (p + 1) * PAGE)) {
+			CHECK(0, "%s: page %ld was never written but is allocated in the "
+			      "backing file after fsync", ctx, p);
+			return;
+		}
+}
+
+/*
+ * Random writes into a new file while allocations past a limit fail (after
+ * allocating what fits).  Every write returns exactly what the page loop
+ * says (a failed reservation must not cut it short, nor let a write past
+ * the limit through); the bytes of every write acknowledged have storage
+ * in the backing file when it returns (no delayed allocation to fail at
+ * writeback); every fsync succeeds; the file is the model at the end, in
+ * the cache and in the backing file.  Returns the fallocate calls made by
+ * the writes that land wholly in chunks below the limit (all: in *all).
+ */
+static long test_random_enospc(unsigned int bs, int pw, bool resv, uint64_t seed,
+			       long *all)
+{
+	struct dir_cfg dc = { .block_size = bs, .perform_write = pw,
+			      .dirty_expire_ms = 600000, .writeback_interval_ms = 600000,
+			      .reserve = resv ? "1M" : "0" };
+	struct pcache *pc = dir_cache(&dc);
+	static long es[MAX_EXT], ee[MAX_EXT];
+	unsigned char *touched = calloc(RND_SPAN / PAGE + 1, 1);
+	long limit, allocs, below = 0;
+	struct model m;
+	char ctx[128];
+	int fd;
+
+	rnd_state = seed;
+	limit = RESV_CHUNK + rnd(2 * RESV_CHUNK) / 512 * 512;
+	snprintf(ctx, sizeof(ctx), "random ENOSPC bs %u pw %d %s, limit %ld, seed %llu",
+		 bs, pw, resv ? "reserving" : "exact", limit, (unsigned long long)seed);
+	model_init(&m, RND_SPAN + 4 * PAGE);
+	fd = open_file(pc, "rnd", O_CREAT | O_RDWR | O_TRUNC);
+	STORE(inj_alloc_limit, limit);
+	allocs = LOAD(inj_allocs);
+	for (int i = 0; i < RND_WRITES; i++) {
+		/* Half like fio's 4 KiB random writes, half any shape. */
+		long off = rnd(2) ? rnd(RND_SPAN / PAGE) * PAGE : rnd(RND_SPAN);
+		long len = off % PAGE ? 1 + rnd(3 * PAGE) : PAGE;
+		long want = limit_expect(off, len, bs, limit);
+		long before = LOAD(inj_allocs);
+		ssize_t got = write_pattern(fd, &m, (unsigned)i + 1, (size_t)off, (size_t)len);
+
+		if (off + len <= limit / RESV_CHUNK * RESV_CHUNK)
+			below += LOAD(inj_allocs) - before;
+
+		CHECK(got == want, "%s: write %d (%ld+%ld) returned %zd, want %ld", ctx, i,
+		      off, len, got, want);
+		if (got > 0) {
+			int n = real_alloc_extents("rnd", es, ee, MAX_EXT);
+
+			for (long p = off / PAGE; p * PAGE < off + got; p++)
+				touched[p] = 1;
+			CHECK(ext_covers(es, ee, n, off / fs_block * fs_block,
+					 round_up(off + got, fs_block)),
+			      "%s: write %d (%ld+%zd) returned without storage for its "
+			      "bytes in the backing file", ctx, i, off, got);
+		}
+		if ((i + 1) % RND_SYNC_EVERY == 0) {
+			CHECK_EQ(pcache_fsync(fd), 0);
+			check_given_back("rnd", touched, (long)m.size, limit, ctx);
+		}
+	}
+	*all = LOAD(inj_allocs) - allocs;
+	STORE(inj_alloc_limit, -1);
+	CHECK_EQ(pcache_fsync(fd), 0);
+	check_cached(fd, &m, ctx);
+	check_backing("rnd", &m, ctx);
+	check_given_back("rnd", touched, (long)m.size, limit, ctx);
+	CHECK_EQ(pcache_close(fd), 0);
+	CHECK_EQ(pcache_unlink(pc, "rnd"), 0);
+	CHECK_EQ(pcache_destroy(pc), 0);
+	model_free(&m);
+	free(touched);
+	return below;
+}
+
+static void test_random_enospc_all(uint64_t seed)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(block_sizes); i++) {
+		unsigned int bs = block_sizes[i];
+
+		for (int pw = 0; pw <= 1; pw++) {
+			long exact_all, resv_all;
+			long exact = test_random_enospc(bs, pw, false, seed + i, &exact_all);
+			long resv = test_random_enospc(bs, pw, true, seed + i, &resv_all);
+
+			printf("random writes under a space limit, bs %u pw %d: fallocate calls "
+			       "exact %ld, reserving %ld (by writes below the limit's chunk: "
+			       "%ld, %ld)\n", bs, pw, exact_all, resv_all, exact, resv);
+			/* Below the limit, one call per chunk and sync interval, roughly. */
+			CHECK(2 * resv < exact, "bs %u pw %d: below the limit reserving made %ld "
+			      "fallocate calls, exact allocation %ld: not half", bs, pw, resv,
+			      exact);
+		}
+	}
+}
+
 int main(void)
 {
+	const char *env = getenv("PCACHE_TEST_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) :
+			((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	unsetenv("PCACHE_DIR_IO");
+	unsetenv("PCACHE_DIR_RESERVE");
 	backing_dir_make("pcache-test-dir");
 	wrappers_install();
-	printf("backing directory %s (filesystem block %ld)\n", backing_dir, fs_block);
+	printf("backing directory %s (filesystem block %ld), seed %llu (replay: "
+	       "PCACHE_TEST_SEED=%llu)\n", backing_dir, fs_block, (unsigned long long)seed,
+	       (unsigned long long)seed);
 
 	for (size_t i = 0; i < ARRAY_SIZE(block_sizes); i++) {
 		unsigned int bs = block_sizes[i];
@@ -1085,7 +1320,8 @@ int main(void)
 			test_round_trip(bs, pw);
 			test_rmw(bs, pw);
 			test_holes(bs, pw);
-			test_enospc(bs, pw);
+			test_enospc(bs, pw, false);
+			test_enospc(bs, pw, true);
 		}
 		test_sync_calls(bs);
 		printf("block size %u: round trip, read-modify-write, holes, ENOSPC, sync "
@@ -1100,6 +1336,7 @@ int main(void)
 	test_fsync_waits_for_flusher(1024);
 	test_errseq_fsync(512);
 	test_errseq_unseen(4096);
+	test_random_enospc_all(seed);
 
 	wrappers_remove();
 	backing_dir_remove();

@@ -7,10 +7,13 @@
  *      before the cache opened it) runs while the Nth pread, pwrite/pwritev,
  *      fsync/fdatasync or allocating fallocate fails with EIO or ENOSPC -
  *      once, or from the Nth call on - for N swept over 1..SWEEP_N, each run
- *      with its own block size and write path.  After every operation:
+ *      with its own block size, write path, and allocation (exact, or
+ *      1 MiB reservations).  After every operation:
  *        - the error surfaced correctly: a write or read whose backend call
  *          failed returns the injected -errno or a short count (never a
- *          full count on the write_begin path, never another errno); one
+ *          full count on the write_begin path unless every failed call was
+ *          a chunk reservation, which the exact allocation of the write's
+ *          own blocks follows; never another errno); one
  *          with no failure returns the full count; ftruncate returns 0;
  *          fsync returns the injected -errno if its writes or its sync
  *          failed, or if a writeback error happened since this
@@ -96,6 +99,7 @@ struct run {
 	bool sticky;
 	unsigned int bs;
 	int pw;
+	bool resv;		/* 1 MiB reservations, or exact allocation */
 	uint64_t rng;
 
 	struct pcache *pc;
@@ -187,7 +191,9 @@ static void op_write(struct run *r, int k, bool vec)
 	struct iovec iov[4];
 	int nseg = vec ? 2 + (int)rnd(&r->rng, 3) : 1;
 	long before_rd = LOAD(inj_failed[INJ_PREAD]), before_al = LOAD(inj_failed[INJ_ALLOC]);
+	long before_resv = LOAD(inj_failed_resv);
 	long fired, done = 0;
+	bool absorbed;
 	ssize_t got;
 	char what[64];
 
@@ -207,9 +213,14 @@ static void op_write(struct run *r, int k, bool vec)
 	/*
 	 * perform_write may absorb a one-time failure: its batch allocation
 	 * falls back to the page loop, and a batch retries a page whose read
-	 * failed.  The write_begin loop stops at the first failure.
+	 * failed.  The write_begin loop stops at the first failure - except
+	 * that a failed chunk reservation is followed by the exact allocation
+	 * of the page's blocks, and only that one's failure is the write's.
 	 */
-	check_io_result(r, what, got, len, fired, r->pw);
+	absorbed = r->pw || (fired_since(r, INJ_PREAD, before_rd) == 0 &&
+			     fired_since(r, INJ_ALLOC, before_al) ==
+			     LOAD(inj_failed_resv) - before_resv);
+	check_io_result(r, what, got, len, fired, absorbed);
 	if (got > 0) {
 		model_write(&r->m, buf, (size_t)got, (size_t)off);
 		mark_changed(r, (size_t)off, (size_t)off + (size_t)got);
@@ -322,7 +333,8 @@ static void check_durable(struct run *r)
 static struct pcache *run_cache(struct run *r)
 {
 	struct dir_cfg dc = { .block_size = r->bs, .perform_write = r->pw,
-			      .dirty_expire_ms = 600000, .writeback_interval_ms = 600000 };
+			      .dirty_expire_ms = 600000, .writeback_interval_ms = 600000,
+			      .reserve = r->resv ? "1M" : "0" };
 
 	return dir_cache(&dc);
 }
@@ -342,9 +354,10 @@ static long run_one(enum inj_kind kind, int err, long n, bool sticky, uint64_t s
 	r.rng = seed ^ (0x2545f4914f6cdd1dull * (idx + 1));
 	r.bs = block_sizes[rnd(&r.rng, ARRAY_SIZE(block_sizes))];
 	r.pw = (int)rnd(&r.rng, 2);
-	snprintf(r.ctx, sizeof(r.ctx), "run %u: %s %s %s n=%ld, bs %u, pw %d", idx,
+	r.resv = rnd(&r.rng, 2);
+	snprintf(r.ctx, sizeof(r.ctx), "run %u: %s %s %s n=%ld, bs %u, pw %d, %s", idx,
 		 inj_kind_name[kind], err == EIO ? "EIO" : "ENOSPC",
-		 sticky ? "from" : "at", n, r.bs, r.pw);
+		 sticky ? "from" : "at", n, r.bs, r.pw, r.resv ? "reserving" : "exact");
 	if (verbose)
 		printf("%s\n", r.ctx);
 	model_init(&r.m, MAX_FILE);
@@ -490,6 +503,8 @@ int main(void)
 	verbose = getenv("PCACHE_TEST_VERBOSE") != NULL;
 	/* io_uring writes bypass the system call table: nothing to fail. */
 	unsetenv("PCACHE_DIR_IO");
+	unsetenv("PCACHE_DIR_RESERVE");
+	STORE(inj_resv_len, 1L << 20);	/* no exact allocation here is that long */
 	backing_dir_make("pcache-test-dirfi");
 	wrappers_install();
 	printf("seed %llu (replay: PCACHE_TEST_SEED=%llu)\n", (unsigned long long)seed,

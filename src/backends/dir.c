@@ -10,14 +10,17 @@
  *    not read, and its blocks are left unmapped.
  *  - write_begin on a page that is not uptodate reads in only the blocks
  *    the write partly covers (a whole-block overwrite reads nothing), and
- *    allocates the blocks it touches that are not mapped (fallocate with
- *    FALLOC_FL_KEEP_SIZE) - the get_block() step, and where ENOSPC shows.
- *    A write that then fails frees what it allocated past i_size
- *    (release_blocks, called by write_failed) and returns its short count.
- *  - perform_write allocates the blocks of the whole write with one
- *    fallocate and copies in batches (mm/write_batch.c); if that
- *    allocation fails it falls back to the page-by-page loop, which finds
- *    how far the space goes.
+ *    gets storage for the blocks it touches that are not mapped - the
+ *    get_block() step, and where ENOSPC shows.  Storage is reserved in
+ *    aligned chunks (PCACHE_DIR_RESERVE, default 1 MiB: one fallocate
+ *    with FALLOC_FL_KEEP_SIZE per chunk, remembered in di->resv); if a
+ *    chunk does not fit, exactly the write's blocks are allocated, and
+ *    only that failing fails the write (dir_reserve).  A write that then
+ *    fails frees what was allocated past i_size (release_blocks, called by
+ *    write_failed) and returns its short count.
+ *  - perform_write gets storage for the whole write with one dir_reserve
+ *    and copies in batches (mm/write_batch.c); if that fails it falls back
+ *    to the page-by-page loop, which finds how far the space goes.
  *  - writepages writes only dirty blocks, runs of them gathered into
  *    iovecs, clamped to i_size: one pwritev per contiguous run, or all runs
  *    of a batch in one io_uring submission (PCACHE_DIR_IO=uring; see
@@ -26,9 +29,10 @@
  *    mapping's errseq_t.
  *  - setsize frees the blocks past the new end (holes stay holes), blocks
  *    allocated past the backing file's end too, and never gives the
- *    backing file a size the file never had (dir_trim_to); sync makes the
- *    backing file's size i_size, gives it the cache's times (as writeback
- *    does) and fsyncs it.
+ *    backing file a size the file never had (dir_trim_to); sync gives back
+ *    what reservations did not use (holes stay holes, nothing stays
+ *    allocated past EOF), makes the backing file's size i_size, gives it
+ *    the cache's times (as writeback does) and fsyncs it.
  *
  * The backing file's size lags i_size while appended data is dirty:
  * disk_size is what pcache last made it.  Bytes past disk_size read as
@@ -51,11 +55,15 @@
 #include <limits.h>
 #include <liburing.h>
 #include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "../base/alloc.h"
@@ -64,9 +72,12 @@
 #include "../fs/fs.h"
 #include "../lib/iov_iter.h"
 #include "../mm/page.h"
+#include "../mm/radix.h"
 
 struct dir_sb {
 	int dirfd;
+	loff_t resv_size;		/* reservation chunk (bytes), 0: exact */
+	loff_t fs_block;		/* the backing file system's block size */
 	bool uring;			/* write back with io_uring, else pwritev */
 	pthread_mutex_t ring_lock;	/* one submitter at a time (a leaf) */
 	struct io_uring ring;
@@ -90,6 +101,19 @@ struct dir_inode {
 	 * under pages the flusher has just written past the i_size it read.
 	 */
 	pthread_mutex_t size_lock;
+	/*
+	 * Chunks (resv_size bytes, aligned) that dir_reserve allocated whole,
+	 * and chunks whose reservation failed (allocated exactly until the
+	 * next sync or truncate), as sparse bitmaps: radix index = chunk / 64,
+	 * item = a kmalloc'd struct resv_word.  Read and changed under i_rwsem
+	 * only (writes, truncate, dir_sync's trylock).  Zeroed by
+	 * dir_fill_inode's kzalloc, which is radix_init(); freed by dir_evict.
+	 */
+	struct radix_root resv;
+};
+
+struct resv_word {
+	uint64_t ok, failed;		/* one bit per chunk */
 };
 
 static inline struct dir_inode *DI(const struct inode *inode)
@@ -198,6 +222,277 @@ static int dir_alloc(struct inode *inode, loff_t pos, loff_t len)
 	if (sys.fallocate(DI(inode)->fd, FALLOC_FL_KEEP_SIZE, pos, len))
 		return sys_err();
 	return 0;
+}
+
+/*
+ * Reservation: allocation in aligned chunks.
+ *
+ * Allocating exactly the blocks of each write is what makes random writes
+ * into a new file slow: ext4 gets one unwritten extent per write, in random
+ * order, and converting tens of thousands of them at fsync costs seconds
+ * (docs/perf-fio.md).  So a write that needs blocks allocates the whole
+ * aligned chunks (resv_size, default 1 MiB) around them in one fallocate,
+ * and records them (di->resv) so that later writes into them make no call.
+ *
+ * The guarantee stays exact: if the chunks cannot be allocated, the exact
+ * blocks are tried, and only their failure fails the write.  A reservation
+ * is speculative, so the cache gives back what it did not use at sync
+ * (resv_release): reserved pages inside the file that neither hold data in
+ * the backing file nor are in the cache are punched out again, and blocks
+ * past the end are freed - holes stay holes, and nothing stays allocated
+ * past EOF.  Near a full file system (less than PCACHE_DIR_RESV_ROOM chunks
+ * free) the backend allocates exactly, as before, so its own reservations
+ * cannot take the last blocks from a write.  All of it runs under i_rwsem.
+ */
+#ifndef PCACHE_DIR_RESV_ROOM
+#define PCACHE_DIR_RESV_ROOM	64
+#endif
+#define RESV_BITS	64		/* chunks per radix item */
+
+static struct resv_word *resv_word(struct dir_inode *di, uint64_t chunk)
+{
+	return radix_lookup(&di->resv, chunk / RESV_BITS);
+}
+
+static bool resv_test(struct dir_inode *di, uint64_t chunk)
+{
+	struct resv_word *w = resv_word(di, chunk);
+
+	return w && (w->ok >> (chunk % RESV_BITS) & 1);
+}
+
+static bool resv_failed(struct dir_inode *di, uint64_t chunk)
+{
+	struct resv_word *w = resv_word(di, chunk);
+
+	return w && (w->failed >> (chunk % RESV_BITS) & 1);
+}
+
+/* Record chunks [first, last] reserved (or failed); on ENOMEM some stay unrecorded. */
+static void resv_set(struct dir_inode *di, uint64_t first, uint64_t last, bool ok)
+{
+	for (uint64_t c = first; c <= last; c++) {
+		struct resv_word *w = resv_word(di, c);
+
+		if (!w) {
+			w = kzalloc(sizeof(*w));
+			if (!w)
+				return;
+			if (radix_insert(&di->resv, c / RESV_BITS, w)) {
+				kfree(w);
+				return;
+			}
+		}
+		if (ok)
+			w->ok |= 1ull << (c % RESV_BITS);
+		else
+			w->failed |= 1ull << (c % RESV_BITS);
+	}
+}
+
+/* Forget the chunks at and after @chunk (their blocks were freed). */
+static void resv_forget_from(struct dir_inode *di, uint64_t chunk)
+{
+	uint64_t idx = chunk / RESV_BITS;
+	void *items[16];
+	uint64_t indices[16];
+	unsigned int n;
+
+	while ((n = radix_gang_lookup(&di->resv, items, indices, idx, 16))) {
+		for (unsigned int k = 0; k < n; k++) {
+			struct resv_word *w = items[k];
+			uint64_t keep = indices[k] == chunk / RESV_BITS ?
+					(1ull << (chunk % RESV_BITS)) - 1 : 0;
+
+			w->ok &= keep;
+			w->failed &= keep;
+			if (!w->ok && !w->failed)
+				kfree(radix_delete(&di->resv, indices[k]));
+		}
+		idx = indices[n - 1] + 1;
+	}
+}
+
+/* Room for speculation: more than PCACHE_DIR_RESV_ROOM chunks free. */
+static bool resv_room(struct dir_inode *di, loff_t size)
+{
+	struct statfs st;
+
+	return !fstatfs(di->fd, &st) &&
+	       (uint64_t)st.f_bavail * (uint64_t)st.f_bsize >
+	       (uint64_t)size * PCACHE_DIR_RESV_ROOM;
+}
+
+/*
+ * Storage for [pos, pos+len) (blocks): nothing to do if its chunks are
+ * reserved; else reserve the chunks it touches that are not, in one call;
+ * if that fails, allocate exactly [pos, pos+len) - whose error is the
+ * write's.  Caller holds i_rwsem.
+ */
+static int dir_reserve(struct inode *inode, loff_t pos, loff_t len)
+{
+	struct dir_inode *di = DI(inode);
+	loff_t size = DSB(inode->i_sb)->resv_size;
+	uint64_t first, last;
+
+	if (!size)
+		return dir_alloc(inode, pos, len);
+	first = (uint64_t)pos / (uint64_t)size;
+	last = (uint64_t)(pos + len - 1) / (uint64_t)size;
+	while (first <= last && resv_test(di, first))
+		first++;
+	while (last > first && resv_test(di, last))
+		last--;
+	if (first > last)
+		return 0;
+	if (!resv_failed(di, first) && !resv_failed(di, last) && resv_room(di, size) &&
+	    (loff_t)((last + 1) * (uint64_t)size) <= inode->i_sb->s_maxbytes) {
+		if (!dir_alloc(inode, (loff_t)(first * (uint64_t)size),
+			       (loff_t)((last - first + 1) * (uint64_t)size))) {
+			resv_set(di, first, last, true);
+			return 0;
+		}
+		resv_set(di, first, last, false);
+	}
+	/* The chunks do not fit: only the write's own blocks must. */
+	return dir_alloc(inode, pos, len);
+}
+
+static loff_t round_up_to(loff_t v, loff_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/*
+ * Punch the pages of [from, to) that the backing file holds only as
+ * unwritten extents: allocated, never written.  SEEK_DATA cannot say so
+ * (ext4 counts an unwritten extent with page-cache folios as data, and the
+ * kernel's readahead puts zeroed folios there), FIEMAP can, once the
+ * backing file's page cache is written (FIEMAP_FLAG_SYNC: fsync follows
+ * anyway).  Caller holds size_lock, so no writeback lands in between.
+ */
+static void punch_unwritten(struct inode *inode, loff_t from, loff_t to)
+{
+	struct dir_inode *di = DI(inode);
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[32];
+	} q;
+
+	while (from < to) {
+		unsigned int i;
+
+		memset(&q, 0, sizeof(q));
+		q.fm.fm_start = (uint64_t)from;
+		q.fm.fm_length = (uint64_t)(to - from);
+		q.fm.fm_flags = FIEMAP_FLAG_SYNC;
+		q.fm.fm_extent_count = ARRAY_SIZE(q.ext);
+		stat_add(inode->i_sb, backend_other, 1);
+		if (ioctl(di->fd, FS_IOC_FIEMAP, &q.fm) || !q.fm.fm_mapped_extents)
+			return;
+		for (i = 0; i < q.fm.fm_mapped_extents; i++) {
+			struct fiemap_extent *e = &q.ext[i];
+			loff_t a = max((loff_t)e->fe_logical, from);
+			loff_t b = min((loff_t)(e->fe_logical + e->fe_length), to);
+
+			a = (a + PAGE_SIZE - 1) & ~(loff_t)(PAGE_SIZE - 1);
+			b &= ~(loff_t)(PAGE_SIZE - 1);
+			if ((e->fe_flags & FIEMAP_EXTENT_UNWRITTEN) && b > a) {
+				stat_add(inode->i_sb, backend_allocs, 1);
+				sys.fallocate(di->fd, FALLOC_FL_PUNCH_HOLE |
+					      FALLOC_FL_KEEP_SIZE, a, b - a);
+			}
+		}
+		{
+			struct fiemap_extent *e = &q.ext[q.fm.fm_mapped_extents - 1];
+
+			if (e->fe_flags & FIEMAP_EXTENT_LAST)
+				return;
+			from = (loff_t)(e->fe_logical + e->fe_length);
+		}
+	}
+}
+
+/* The first page at or after @idx that is dirty or under writeback, or @last. */
+static uint64_t next_busy(struct address_space *mapping, uint64_t idx,
+			  uint64_t last)
+{
+	void *page;
+	uint64_t d = last, w = last;
+
+	pthread_rwlock_rdlock(&mapping->i_pages_lock);
+	if (!radix_gang_lookup_tag(&mapping->i_pages, &page, &d, idx, 1,
+				   RADIX_TAG_DIRTY))
+		d = last;
+	if (!radix_gang_lookup_tag(&mapping->i_pages, &page, &w, idx, 1,
+				   RADIX_TAG_WRITEBACK))
+		w = last;
+	pthread_rwlock_unlock(&mapping->i_pages_lock);
+	return min(min(d, w), last);
+}
+
+/*
+ * Give back the unused part of every reservation inside the file, and
+ * forget them all.  A reserved page may be punched only if it is neither
+ * dirty nor under writeback (its bytes are not in the backing file yet:
+ * it keeps its blocks) and the backing file never had it written (a page
+ * written back since is data: punch_unwritten).  The tags are looked at before size_lock (leaf
+ * locks do not nest); writes are excluded by i_rwsem, and a page that a
+ * view dirties after the look loses its reservation, which is all a view
+ * store ever had: its blocks are allocated at writeback.  The data check
+ * and the punch are under size_lock, so no writeback writes between them.
+ * Caller holds i_rwsem.
+ */
+static void release_chunk(struct inode *inode, uint64_t c)
+{
+	struct dir_inode *di = DI(inode);
+	struct address_space *mapping = &inode->i_data;
+	uint64_t size = (uint64_t)DSB(inode->i_sb)->resv_size;
+	uint64_t end = ((uint64_t)i_size_read(inode) + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	uint64_t idx = c * size >> PAGE_SHIFT;
+	uint64_t last = min((c + 1) * size >> PAGE_SHIFT, end);
+
+	/* Runs between dirty pages, punched in turn. */
+	while (idx < last) {
+		uint64_t next = next_busy(mapping, idx, last);
+
+		if (next > idx) {
+			pthread_mutex_lock(&di->size_lock);
+			punch_unwritten(inode, (loff_t)(idx << PAGE_SHIFT),
+					(loff_t)(next << PAGE_SHIFT));
+			pthread_mutex_unlock(&di->size_lock);
+		}
+		idx = next + 1;
+	}
+}
+
+/* Every chunk: given back, and forgotten (failed ones too: space may be free now). */
+static void resv_release(struct inode *inode)
+{
+	struct dir_inode *di = DI(inode);
+	void *items[16];
+	uint64_t indices[16];
+	unsigned int n;
+
+	while ((n = radix_gang_lookup(&di->resv, items, indices, 0, 16))) {
+		for (unsigned int k = 0; k < n; k++) {
+			uint64_t ok = ((struct resv_word *)items[k])->ok;
+
+			kfree(radix_delete(&di->resv, indices[k]));
+			for (unsigned int b = 0; b < RESV_BITS; b++)
+				if (ok >> b & 1)
+					release_chunk(inode, indices[k] * RESV_BITS + b);
+		}
+	}
+}
+
+/* inode_lock's trylock: the flusher-side callers must not wait for a writer. */
+static bool dir_inode_trylock(struct inode *inode)
+{
+	if (pthread_mutex_trylock(&inode->i_rwsem))
+		return false;
+	lockdep_acquire(LOCK_INODE, &inode->i_rwsem, inode, 0, true);
+	return true;
 }
 
 /* Read the blocks @mask of a locked page (runs of them, one pread each). */
@@ -347,8 +642,8 @@ static int prepare_blocks(struct inode *inode, struct page *page, size_t from,
 		unsigned int first = (unsigned int)__builtin_ctz(unmapped);
 		unsigned int last = 31 - (unsigned int)__builtin_clz(unmapped);
 
-		err = dir_alloc(inode, base + ((loff_t)first << bits),
-				(loff_t)(last - first + 1) << bits);
+		err = dir_reserve(inode, base + ((loff_t)first << bits),
+				  (loff_t)(last - first + 1) << bits);
 		if (err)
 			return err;
 	}
@@ -435,45 +730,62 @@ static ssize_t dir_perform_write(struct file *file, struct iov_iter *i,
 	loff_t end = (pos + (loff_t)iov_iter_count(i) + bs - 1) & ~(bs - 1);
 
 	/* Every block of the write in one call; if that fails, find out where. */
-	if (dir_alloc(inode, start, end - start))
+	if (dir_reserve(inode, start, end - start))
 		return generic_perform_write_pages(file, i, pos);
 	return batch_perform_write(file, i, pos, &dir_batch_ops);
 }
 
 /*
  * The file is now @size bytes (truncate, or a failed write's cleanup):
- * free every block allocated past it in the backing file, without ever
- * giving the backing file a size the file never had (a crash may come at
- * any point: test_crash.sh).
+ * free every block allocated past it in the backing file, and none below
+ * it (a crash may come at any point: test_crash.sh).
  *
  * Blocks may be allocated past the backing file's end (fallocate with
- * FALLOC_FL_KEEP_SIZE for appends not written back yet), and neither a
- * growing truncate nor a punch past EOF frees them on ext4.  A truncate to
- * the backing file's own size does (ext4, xfs): it frees everything past
- * its end and moves nothing.  So:
+ * FALLOC_FL_KEEP_SIZE: reservations, and appends not written back), and
+ * neither a growing truncate nor a punch past EOF frees them on ext4.  A
+ * truncate to the backing file's own size does (ext4, xfs): it frees
+ * everything past its end and moves nothing.  So:
  *   @size below the backing size: truncate to @size (a shrink frees);
- *   else: truncate to the backing size as it is.  The blocks between it and
- *   @size held appends not written back; writeback allocates them again.
- * A growing truncate reaches the backing file at sync (dir_sync), which is
- * when it must be durable.  Caller holds i_rwsem.
+ *   else: first grow the backing file to @size - the blocks between its
+ *   old end and @size may hold acknowledged writes not written back yet,
+ *   which must keep their storage - then truncate to @size again if
+ *   anything was allocated past it.
+ * The backing file only ever gets a size the file has.  Caller holds
+ * i_rwsem.
  */
 static int dir_trim_to(struct inode *inode, loff_t size)
 {
 	struct dir_inode *di = DI(inode);
-	loff_t to;
+	struct dir_sb *sb = DSB(inode->i_sb);
 	int err = 0;
 
+	/* The chunk @size cuts keeps its blocks below @size: give back the unused. */
+	if (sb->resv_size && resv_test(di, (uint64_t)size / (uint64_t)sb->resv_size))
+		release_chunk(inode, (uint64_t)size / (uint64_t)sb->resv_size);
 	forget_extents(di);
 	pthread_mutex_lock(&di->size_lock);
-	to = min(size, disk_size(di));
-	stat_add(inode->i_sb, backend_other, 1);
-	if (sys.ftruncate(di->fd, to))
-		err = sys_err();
-	else
-		__atomic_store_n(&di->disk_size, to, __ATOMIC_RELEASE);
+	if (size > disk_size(di)) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, size))
+			err = sys_err();
+		else
+			disk_size_raise(di, size);
+	}
+	if (!err && (size < disk_size(di) ||
+		     __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED) >
+		     round_up_to(size, sb->fs_block))) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, size))
+			err = sys_err();
+		else
+			__atomic_store_n(&di->disk_size, size, __ATOMIC_RELEASE);
+	}
 	if (!err)
-		__atomic_store_n(&di->alloc_end, to, __ATOMIC_RELAXED);
+		__atomic_store_n(&di->alloc_end, size, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&di->size_lock);
+	/* Chunks from the one @size falls in are reserved no more (or not known to be). */
+	if (sb->resv_size)
+		resv_forget_from(di, (uint64_t)size / (uint64_t)sb->resv_size);
 	return err;
 }
 
@@ -953,12 +1265,21 @@ static int dir_setsize(struct inode *inode, loff_t size)
 	return dir_trim_to(inode, size);
 }
 
+/*
+ * Called with no lock held.  Reservations are given back (resv_release,
+ * then blocks past EOF) only if i_rwsem can be had at once: a write holds
+ * it between reserving and growing i_size, and a sync must not wait for a
+ * throttled writer.  A sync that meets a write leaves them to the next.
+ */
 static int dir_sync(struct inode *inode, int datasync)
 {
 	struct dir_inode *di = DI(inode);
+	bool locked = dir_inode_trylock(inode);
 	loff_t isize = i_size_read(inode);
 	int err = 0;
 
+	if (locked && di->resv.count)
+		resv_release(inode);
 	/*
 	 * An append written back whole may still end in a hole: the size too.
 	 * Only ever up (size_lock: the flusher may have written past @isize).
@@ -971,7 +1292,23 @@ static int dir_sync(struct inode *inode, int datasync)
 		else
 			disk_size_raise(di, isize);
 	}
+	/*
+	 * Blocks reserved past EOF: a truncate to the backing file's own size
+	 * frees them (see dir_trim_to).  Under i_rwsem the file is i_size long
+	 * and no write is between reserving and committing.
+	 */
+	if (!err && locked &&
+	    __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED) >
+	    round_up_to(disk_size(di), DSB(inode->i_sb)->fs_block)) {
+		stat_add(inode->i_sb, backend_other, 1);
+		if (sys.ftruncate(di->fd, disk_size(di)))
+			err = sys_err();
+		else
+			__atomic_store_n(&di->alloc_end, disk_size(di), __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&di->size_lock);
+	if (locked)
+		inode_unlock(inode);
 	if (err)
 		return err;
 	/* Times set with no data written since (pcache_futimens). */
@@ -981,6 +1318,11 @@ static int dir_sync(struct inode *inode, int datasync)
 	return err ? sys_err() : 0;
 }
 
+static void resv_free(void *item, uint64_t index, void *arg)
+{
+	kfree(item);
+}
+
 static void dir_evict(struct inode *inode)
 {
 	struct dir_inode *di = DI(inode);
@@ -988,15 +1330,48 @@ static void dir_evict(struct inode *inode)
 	if (!di)
 		return;
 	sys.close(di->fd);
+	radix_destroy(&di->resv, resv_free, NULL);
 	pthread_mutex_destroy(&di->ext_lock);
 	pthread_mutex_destroy(&di->size_lock);
 	kfree(di);
 	inode->i_private = NULL;
 }
 
+/*
+ * PCACHE_DIR_RESERVE: the reservation chunk in bytes (a power of two from
+ * the page size to 64 MiB; a K or M suffix), or 0 to allocate exactly the
+ * blocks of each write.  Anything else: the default.
+ */
+#ifndef PCACHE_DEFAULT_DIR_RESERVE
+#define PCACHE_DEFAULT_DIR_RESERVE	(1 << 20)
+#endif
+
+static loff_t dir_resv_size(void)
+{
+	const char *env = getenv("PCACHE_DIR_RESERVE");
+	unsigned long long v;
+	char *end;
+
+	if (!env || !*env)
+		return PCACHE_DEFAULT_DIR_RESERVE;
+	v = strtoull(env, &end, 0);
+	if (*end == 'k' || *end == 'K')
+		v <<= 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20, end++;
+	if (*end)
+		return PCACHE_DEFAULT_DIR_RESERVE;
+	if (v == 0)
+		return 0;
+	if (v < PAGE_SIZE || v > (64u << 20) || (v & (v - 1)))
+		return PCACHE_DEFAULT_DIR_RESERVE;
+	return (loff_t)v;
+}
+
 static int dir_mount(struct pcache *pc, const char *arg)
 {
 	const char *io = getenv("PCACHE_DIR_IO");
+	struct statfs sfs;
 	struct dir_sb *sb;
 	unsigned int bs = pc->cfg.block_size ? pc->cfg.block_size : PAGE_SIZE;
 
@@ -1014,6 +1389,8 @@ static int dir_mount(struct pcache *pc, const char *arg)
 		kfree(sb);
 		return err;
 	}
+	sb->resv_size = dir_resv_size();
+	sb->fs_block = fstatfs(sb->dirfd, &sfs) || sfs.f_bsize <= 0 ? 512 : (loff_t)sfs.f_bsize;
 	pthread_mutex_init(&sb->ring_lock, NULL);
 	if (io && !strcmp(io, "uring"))
 		sb->uring = !io_uring_queue_init(WB_RUNS, &sb->ring, 0);
