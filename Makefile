@@ -124,7 +124,7 @@ $(BUILD)/pcache-fuse: $(FUSE_OBJS) $(BUILD)/libpcache.a
 	$(CC) $(LDFLAGS) -o $@ $(FUSE_OBJS) $(BUILD)/libpcache.a $(FUSE_LIBS) $(LDLIBS)
 
 # A plain libfuse passthrough with the writeback cache on, for bench/fio.sh
-# (docs/perf-fio.md); no libpcache.
+# (docs/performance.md); no libpcache.
 $(BUILD)/fuse-passthrough: bench/passthrough.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(FUSE_CFLAGS) $(LDFLAGS) -o $@ $< $(FUSE_LIBS)

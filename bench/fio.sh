@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/fio.sh - fio write bandwidth through pcache's frontends, against the
-# kernel alone and against a plain libfuse passthrough (docs/perf-fio.md).
+# kernel alone and against a plain libfuse passthrough (docs/performance.md).
 #
 #   sh bench/fio.sh [--size SIZE] [--runs N] [--json FILE] [--dir DIR]
 #                   [--configs "kernel pcache-fuse passthrough shim"]

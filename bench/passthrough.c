@@ -1,7 +1,7 @@
 /*
  * passthrough.c - build/fuse-passthrough: a plain libfuse passthrough with
  * the kernel's writeback cache on, the yardstick bench/fio.sh measures
- * pcache-fuse against (docs/perf-fio.md).  Not part of pcache.
+ * pcache-fuse against (docs/performance.md).  Not part of pcache.
  *
  *	build/fuse-passthrough BACKING_DIR MOUNTPOINT [FUSE options]
  *

@@ -230,7 +230,7 @@ static int dir_alloc(struct inode *inode, loff_t pos, loff_t len)
  * Allocating exactly the blocks of each write is what makes random writes
  * into a new file slow: ext4 gets one unwritten extent per write, in random
  * order, and converting tens of thousands of them at fsync costs seconds
- * (docs/perf-fio.md).  So a write that needs blocks allocates the whole
+ * (docs/performance.md).  So a write that needs blocks allocates the whole
  * aligned chunks (resv_size, default 1 MiB) around them in one fallocate,
  * and records them (di->resv) so that later writes into them make no call.
  *
