@@ -222,6 +222,9 @@ static int path_common(int dirfd, const char *path, int flags,
 		return NOT_OURS;
 	if (r < 0)
 		return (int)preload_ret(r);
+	/* "" is no file (it would normalise to the directory it is in). */
+	if (!preload_copy_in(&first, path, 1) && !first)
+		return (int)preload_ret(-ENOENT);
 	r = fill ? fill(c, arg) : 0;
 	if (r < 0)
 		return (int)preload_ret(r);

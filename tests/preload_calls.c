@@ -323,7 +323,7 @@ static void test_attr(void)
 	struct timeval tv[2];
 	struct utimbuf ub;
 	struct stat st;
-	int fd, pfd;
+	int fd, pfd, dfd;
 
 	snprintf(p, sizeof(p), "%s", path("attr"));	/* path() rotates */
 	memset(buf, 'a', sizeof(buf));
@@ -468,6 +468,17 @@ static void test_attr(void)
 	CHECK_ERR(chmod(path("nonesuch"), 0644), ENOENT);
 	CHECK_ERR(utimensat(AT_FDCWD, path("nonesuch"), NULL, 0), ENOENT);
 	CHECK_ERR(chown(path("nonesuch"), (uid_t)-1, (gid_t)-1), ENOENT);
+	/* "" at a real directory under DIR names nothing (not "d"). */
+	CHECK_EQ(mkdir(path("d"), 0755), 0);
+	dfd = (int)syscall(SYS_openat, AT_FDCWD, path("d"), O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0, "open d past the shim: %s", strerror(errno));
+	CHECK_ERR(fchmodat(dfd, "", 0700, 0), ENOENT);
+	CHECK_ERR(utimensat(dfd, "", NULL, 0), ENOENT);
+	CHECK_ERR(fchownat(dfd, "", (uid_t)-1, (gid_t)-1, 0), ENOENT);
+	CHECK(raw_stat(path("d"), &st) == 0 && (st.st_mode & 07777) == 0755,
+	      "d's mode %o", (unsigned)st.st_mode);
+	close(dfd);
+	CHECK_EQ(rmdir(path("d")), 0);
 	pfd = open(p, O_PATH);
 	CHECK(pfd >= 0, "O_PATH open: %s", strerror(errno));
 	CHECK_ERR(fchmod(pfd, 0644), EBADF);
