@@ -10,6 +10,7 @@
  *	preload_path.c		which paths are ours, and their pcache names
  *	preload_ns.c		path calls: open, stat, unlink, rename, access
  *	preload_io.c		descriptor calls: read, write, lseek, fcntl, dup
+ *	preload_attr.c		mode, owner and times: chmod, chown, utimensat
  *	preload_mmap.c		mmap, munmap, msync, madvise
  *	preload_libc.c		libc for the library objects inside the shim
  *	preload.syms		the interposed symbols (exports and renames)
@@ -173,6 +174,17 @@ bool preload_views_any(void);
  */
 #define PRELOAD_NAME_MAX 4096
 int preload_path(int dirfd, const char *path, char *name);
+/*
+ * Copy @len bytes of the program's @src (times, a timeval) without
+ * faulting, as preload_path reads paths: 0 or -EFAULT.
+ */
+int preload_copy_in(void *dst, const void *src, size_t len);
+/*
+ * The path of the file the cache calls @name, under the directory as
+ * preload_path() matched it (normalised, absolute): what the dir backend
+ * opens, whatever spelling the program used.  0 or -ENAMETOOLONG.
+ */
+int preload_backing_path(const char *name, char *buf, size_t size);
 
 /* preload_ns.c */
 /* Open @name in the cache; returns a real descriptor or a negative errno. */

@@ -2,7 +2,9 @@
  * preload_io.c - the calls that take a descriptor: read and write in all
  * their shapes, lseek, ftruncate, fsync, fstat, close, dup, fcntl, and the
  * calls that must not reach the kernel with one of our numbers (ioctl,
- * copy_file_range, sendfile, fadvise, fallocate, fchmod, fchown).
+ * copy_file_range, sendfile, fadvise, fallocate).  fchmod, fchown,
+ * futimens and futimes are pcache_fchmod, pcache_fchown and
+ * pcache_futimens, in preload_attr.c with the path calls of their kind.
  *
  * A number that is not ours goes to the next definition of the same
  * symbol.  A number that is ours is served by the pcache descriptor behind
@@ -16,7 +18,6 @@
  *	ioctl			ENOTTY (FIOCLEX and FIONCLEX work)
  *	fallocate		EOPNOTSUPP, except mode 0 (extends the size;
  *				the cache reserves no space) and KEEP_SIZE alone
- *	fchmod, fchown		EOPNOTSUPP (TODO: pcache has no setattr)
  *	(F_SETFL changing O_APPEND goes to pcache_set_append)
  *	F_OFD_* locks		EINVAL
  * POSIX record locks (F_SETLK, F_SETLKW, F_GETLK) are granted without
@@ -684,15 +685,4 @@ PRELOAD_API int posix_fallocate64(int fd, off64_t off, off64_t len)
 	ret = posix_fallocate_file(file, off, len);
 	preload_file_put(file);
 	return ret;
-}
-
-/* TODO(pcache_setattr): the cache has no call to change mode or owner. */
-PRELOAD_API int fchmod(int fd, mode_t mode)
-{
-	FILE_CALL(fd, REAL(fchmod)(fd, mode), -EOPNOTSUPP);
-}
-
-PRELOAD_API int fchown(int fd, uid_t uid, gid_t gid)
-{
-	FILE_CALL(fd, REAL(fchown)(fd, uid, gid), -EOPNOTSUPP);
 }

@@ -44,6 +44,9 @@ LIBC(int, fallocate, (int fd, int mode, off_t off, off_t len),
      (fd, mode, off, len))
 LIBC(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))
 LIBC(int, fstat, (int fd, struct stat *st), (fd, st))
+LIBC(int, fchmod, (int fd, mode_t mode), (fd, mode))
+LIBC(int, fchown, (int fd, uid_t uid, gid_t gid), (fd, uid, gid))
+LIBC(int, futimens, (int fd, const struct timespec t[2]), (fd, t))
 LIBC(int, fstatat, (int dirfd, const char *path, struct stat *st, int flags),
      (dirfd, path, st, flags))
 LIBC(int, stat, (const char *path, struct stat *st), (path, st))

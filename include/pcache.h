@@ -255,7 +255,26 @@ int pcache_sync(struct pcache *pc);
  */
 int pcache_futimens(int fd, const struct timespec times[2]);
 
-/* pcache_fstat - st_size, st_mode, st_blocks, st_nlink, times.  Errors: -EBADF, -EFAULT. */
+/*
+ * pcache_fchmod - set the file's permission bits, as fchmod(2): the bits
+ * of @mode outside 07777 are ignored.  pcache_fchown - set its owner and
+ * group, as fchown(2): (uid_t)-1 / (gid_t)-1 leave that one alone; a chown
+ * drops S_ISUID (and S_ISGID when S_IXGRP is set).  The change time
+ * becomes now.  A backend with storage (dir) changes its file at once, and
+ * the kernel decides who may; memory and synthetic keep the owner in the
+ * cache and allow what Linux allows (owner or root for chmod; root to give
+ * a file away; the owner to change the group to one of its groups).  A file
+ * never chowned is shown as the caller's (getuid/getgid).
+ * Errors: -EBADF, -EISDIR (the root), -EPERM, or the backend's
+ * (dir: fchmod(2)'s and fchown(2)'s, e.g. -EROFS, -EINVAL).
+ */
+int pcache_fchmod(int fd, mode_t mode);
+int pcache_fchown(int fd, uid_t uid, gid_t gid);
+
+/*
+ * pcache_fstat - st_size, st_mode, st_blocks, st_nlink, st_uid, st_gid,
+ * times.  Errors: -EBADF, -EFAULT.
+ */
 int pcache_fstat(int fd, struct stat *st);
 
 /*

@@ -18,7 +18,18 @@
  *    destination (EFAULT), closing twice (EBADF), made-up and closed
  *    numbers (EBADF), a bad path pointer (EFAULT);
  *  - fork: the child gets EIO on an inherited descriptor and can still
- *    close it and open files of its own.
+ *    close it and open files of its own;
+ *  - mode, owner, times: fchmod, chmod, fchmodat, fchown, chown, fchownat
+ *    (other owners only as root), futimens, futimes, utimensat (UTIME_NOW,
+ *    UTIME_OMIT, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH), utimes, lutimes,
+ *    utime, futimesat: fstat and stat show the change at once, also after a
+ *    path call on a file open and written in this process; with the dir
+ *    backend so does the backing file (a raw fstatat, past the shim), and
+ *    fsync keeps the set times.  Bad input: a bogus or O_PATH descriptor
+ *    (EBADF), bad times, timeval and path pointers (EFAULT), a bad tv_nsec
+ *    (EINVAL), a missing file (ENOENT).  "attr-keep" is left written, with
+ *    mode 0640 and mtime 1234567890.5 set by path and no fsync, for
+ *    test_preload.sh to check on disk after exit (dir backend).
  * Exit 0 pass, 1 fail.
  */
 #include <dirent.h>
@@ -26,10 +37,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "harness.h"
 
@@ -257,6 +273,239 @@ static void test_badinput(void)
 	munmap(none, 2 * PG);
 }
 
+/* The backing file, past the shim (a raw system call). */
+static int raw_stat(const char *p, struct stat *st)
+{
+	return (int)syscall(SYS_newfstatat, AT_FDCWD, p, st, 0);
+}
+
+#define CHECK_TS(ts, sec, nsec)						\
+	CHECK((ts).tv_sec == (sec) && (ts).tv_nsec == (nsec),		\
+	      "%s: %lld.%09ld, want %lld.%09ld", #ts, (long long)(ts).tv_sec, \
+	      (long)(ts).tv_nsec, (long long)(sec), (long)(nsec))
+
+/* fstat of @fd, stat of @p and (dir) the backing file show mode @mode. */
+static void check_mode(int fd, const char *p, mode_t mode)
+{
+	struct stat st;
+
+	CHECK(fstat(fd, &st) == 0 && st.st_mode == (S_IFREG | mode),
+	      "fstat mode %o, want %o", (unsigned)st.st_mode, (unsigned)mode);
+	CHECK(stat(p, &st) == 0 && st.st_mode == (S_IFREG | mode),
+	      "stat mode %o, want %o", (unsigned)st.st_mode, (unsigned)mode);
+	if (!memory_backend())
+		CHECK(raw_stat(p, &st) == 0 && st.st_mode == (S_IFREG | mode),
+		      "backing mode %o, want %o", (unsigned)st.st_mode,
+		      (unsigned)mode);
+}
+
+static void check_owner(int fd, const char *p, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	CHECK(fstat(fd, &st) == 0 && st.st_uid == uid && st.st_gid == gid,
+	      "fstat ids %u:%u, want %u:%u", (unsigned)st.st_uid,
+	      (unsigned)st.st_gid, (unsigned)uid, (unsigned)gid);
+	CHECK(stat(p, &st) == 0 && st.st_uid == uid && st.st_gid == gid,
+	      "stat ids %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
+	if (!memory_backend())
+		CHECK(raw_stat(p, &st) == 0 && st.st_uid == uid &&
+		      st.st_gid == gid, "backing ids %u:%u",
+		      (unsigned)st.st_uid, (unsigned)st.st_gid);
+}
+
+static void test_attr(void)
+{
+	char *none = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	char p[2048], buf[5000];
+	struct timespec ts[2], before;
+	struct timeval tv[2];
+	struct utimbuf ub;
+	struct stat st;
+	int fd, pfd, dfd;
+
+	snprintf(p, sizeof(p), "%s", path("attr"));	/* path() rotates */
+	memset(buf, 'a', sizeof(buf));
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	CHECK_EQ(write(fd, buf, sizeof(buf)), sizeof(buf));
+
+	/* Mode: by descriptor and by path, the open file sees both. */
+	CHECK_EQ(fchmod(fd, 0600), 0);
+	check_mode(fd, p, 0600);
+	CHECK_EQ(chmod(p, 0640), 0);
+	check_mode(fd, p, 0640);
+	CHECK_EQ(fchmodat(AT_FDCWD, p, 0604, 0), 0);
+	check_mode(fd, p, 0604);
+	CHECK_EQ(chmod(path("./sub/../attr"), 0660), 0);
+	check_mode(fd, p, 0660);
+
+	/* Owner: -1 leaves it; other owners as root only. */
+	CHECK_EQ(fchown(fd, (uid_t)-1, (gid_t)-1), 0);
+	check_owner(fd, p, getuid(), getgid());
+	if (geteuid() == 0) {
+		CHECK_EQ(fchown(fd, 4321, 8765), 0);
+		check_owner(fd, p, 4321, 8765);
+		CHECK_EQ(chown(p, 1111, (gid_t)-1), 0);
+		check_owner(fd, p, 1111, 8765);
+		CHECK_EQ(lchown(p, (uid_t)-1, 2222), 0);
+		check_owner(fd, p, 1111, 2222);
+		CHECK_EQ(fchownat(fd, "", 3333, 3333, AT_EMPTY_PATH), 0);
+		check_owner(fd, p, 3333, 3333);
+		CHECK_EQ(fchownat(AT_FDCWD, p, getuid(), getgid(), 0), 0);
+		check_owner(fd, p, getuid(), getgid());
+	}
+	check_mode(fd, p, 0660);
+
+	/* Times by descriptor. */
+	ts[0] = (struct timespec){ 1000000001, 100 };
+	ts[1] = (struct timespec){ 1000000002, 200 };
+	CHECK_EQ(futimens(fd, ts), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_atim, 1000000001, 100);
+	CHECK_TS(st.st_mtim, 1000000002, 200);
+	tv[0] = (struct timeval){ 1000000003, 3 };
+	tv[1] = (struct timeval){ 1000000004, 4 };
+	CHECK_EQ(futimes(fd, tv), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_atim, 1000000003, 3000);
+	CHECK_TS(st.st_mtim, 1000000004, 4000);
+
+	/*
+	 * By path, on a file this process has written (the write moves mtime
+	 * to now first): the cache takes the times, UTIME_OMIT keeps one.
+	 */
+	CHECK_EQ(pwrite(fd, "b", 1, 10), 1);
+	ts[0] = (struct timespec){ 0, UTIME_OMIT };
+	ts[1] = (struct timespec){ 1234567890, 500000000 };
+	CHECK_EQ(utimensat(AT_FDCWD, p, ts, 0), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_atim, 1000000003, 3000);
+	CHECK_TS(st.st_mtim, 1234567890, 500000000);
+	ts[0] = (struct timespec){ 1111111111, 1 };
+	ts[1] = (struct timespec){ 0, UTIME_OMIT };
+	CHECK_EQ(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
+	CHECK(stat(p, &st) == 0, "stat");
+	CHECK_TS(st.st_atim, 1111111111, 1);
+	CHECK_TS(st.st_mtim, 1234567890, 500000000);
+	/* The write is not written back yet; fsync gives the file the times. */
+	CHECK_EQ(fsync(fd), 0);
+	if (!memory_backend()) {
+		CHECK(raw_stat(p, &st) == 0 && st.st_size == sizeof(buf),
+		      "backing size %lld", (long long)st.st_size);
+		CHECK_TS(st.st_atim, 1111111111, 1);
+		CHECK_TS(st.st_mtim, 1234567890, 500000000);
+	}
+	/* UTIME_NOW: now, the other left alone. */
+	clock_gettime(CLOCK_REALTIME, &before);
+	ts[0] = (struct timespec){ 0, UTIME_NOW };
+	ts[1] = (struct timespec){ 0, UTIME_OMIT };
+	CHECK_EQ(utimensat(AT_FDCWD, p, ts, 0), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK(st.st_atim.tv_sec >= before.tv_sec - 1 &&
+	      st.st_atim.tv_sec <= before.tv_sec + 5, "UTIME_NOW atime %lld",
+	      (long long)st.st_atim.tv_sec);
+	CHECK_TS(st.st_mtim, 1234567890, 500000000);
+	/* NULL: both now. */
+	CHECK_EQ(utimensat(AT_FDCWD, p, NULL, 0), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK(st.st_mtim.tv_sec >= before.tv_sec - 1, "NULL times: mtime %lld",
+	      (long long)st.st_mtim.tv_sec);
+	/* The other path calls. */
+	tv[0] = (struct timeval){ 1200000000, 0 };
+	tv[1] = (struct timeval){ 1200000001, 250000 };
+	CHECK_EQ(utimes(p, tv), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_mtim, 1200000001, 250000000);
+	tv[1].tv_sec = 1200000002;
+	CHECK_EQ(lutimes(p, tv), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_mtim, 1200000002, 250000000);
+	tv[1].tv_sec = 1200000003;
+	CHECK_EQ(futimesat(AT_FDCWD, p, tv), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_mtim, 1200000003, 250000000);
+	tv[1].tv_sec = 1200000004;
+	CHECK_EQ(futimesat(fd, NULL, tv), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_mtim, 1200000004, 250000000);
+	ub = (struct utimbuf){ .actime = 1300000000, .modtime = 1300000001 };
+	CHECK_EQ(utime(p, &ub), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_atim, 1300000000, 0);
+	CHECK_TS(st.st_mtim, 1300000001, 0);
+	ts[0] = (struct timespec){ 1300000002, 0 };
+	ts[1] = (struct timespec){ 1300000003, 0 };
+	CHECK_EQ(utimensat(fd, "", ts, AT_EMPTY_PATH), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_mtim, 1300000003, 0);
+	CHECK_EQ(fsync(fd), 0);
+	if (!memory_backend()) {
+		CHECK(raw_stat(p, &st) == 0, "raw stat");
+		CHECK_TS(st.st_atim, 1300000002, 0);
+		CHECK_TS(st.st_mtim, 1300000003, 0);
+	}
+
+	/* Bad input: the kernel's errors, nothing changed, no crash. */
+	CHECK_ERR(fchmod(987654, 0644), EBADF);
+	CHECK_ERR(fchown(987654, 0, 0), EBADF);
+	CHECK_ERR(futimens(987654, NULL), EBADF);
+	CHECK_ERR(utimensat(AT_FDCWD, p, (const struct timespec *)none, 0),
+		  EFAULT);
+	CHECK_ERR(futimens(fd, (const struct timespec *)none), EFAULT);
+	CHECK_ERR(utimes(p, (const struct timeval *)none), EFAULT);
+	CHECK_ERR(futimes(fd, (const struct timeval *)none), EFAULT);
+	CHECK_ERR(utime(p, (const struct utimbuf *)none), EFAULT);
+	CHECK_ERR(chmod((const char *)none, 0644), EFAULT);
+	CHECK_ERR(utimensat(AT_FDCWD, (const char *)none, NULL, 0), EFAULT);
+	ts[0] = (struct timespec){ 0, 1000000000 };
+	ts[1] = (struct timespec){ 0, 0 };
+	CHECK_ERR(utimensat(AT_FDCWD, p, ts, 0), EINVAL);
+	CHECK_ERR(futimens(fd, ts), EINVAL);
+	tv[0].tv_usec = 1000000;
+	CHECK_ERR(utimes(p, tv), EINVAL);
+	CHECK_ERR(chmod(path("nonesuch"), 0644), ENOENT);
+	CHECK_ERR(utimensat(AT_FDCWD, path("nonesuch"), NULL, 0), ENOENT);
+	CHECK_ERR(chown(path("nonesuch"), (uid_t)-1, (gid_t)-1), ENOENT);
+	/* "" at a real directory under DIR names nothing (not "d"). */
+	CHECK_EQ(mkdir(path("d"), 0755), 0);
+	dfd = (int)syscall(SYS_openat, AT_FDCWD, path("d"), O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0, "open d past the shim: %s", strerror(errno));
+	CHECK_ERR(fchmodat(dfd, "", 0700, 0), ENOENT);
+	CHECK_ERR(utimensat(dfd, "", NULL, 0), ENOENT);
+	CHECK_ERR(fchownat(dfd, "", (uid_t)-1, (gid_t)-1, 0), ENOENT);
+	CHECK(raw_stat(path("d"), &st) == 0 && (st.st_mode & 07777) == 0755,
+	      "d's mode %o", (unsigned)st.st_mode);
+	close(dfd);
+	CHECK_EQ(rmdir(path("d")), 0);
+	pfd = open(p, O_PATH);
+	CHECK(pfd >= 0, "O_PATH open: %s", strerror(errno));
+	CHECK_ERR(fchmod(pfd, 0644), EBADF);
+	CHECK_ERR(futimens(pfd, NULL), EBADF);
+	CHECK_EQ(close(pfd), 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK_TS(st.st_mtim, 1300000003, 0);
+	check_mode(fd, p, 0660);
+	CHECK_EQ(close(fd), 0);
+	CHECK_ERR(fchmod(fd, 0644), EBADF);	/* closed */
+	CHECK_EQ(unlink(p), 0);
+
+	/*
+	 * For test_preload.sh: written, then mode and times set by path, no
+	 * fsync; the backing file must have them after exit (dir).
+	 */
+	fd = open(path("attr-keep"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open attr-keep: %s", strerror(errno));
+	CHECK_EQ(write(fd, buf, sizeof(buf)), sizeof(buf));
+	ts[0] = (struct timespec){ 1234567000, 0 };
+	ts[1] = (struct timespec){ 1234567890, 500000000 };
+	CHECK_EQ(utimensat(AT_FDCWD, path("attr-keep"), ts, 0), 0);
+	CHECK_EQ(chmod(path("attr-keep"), 0640), 0);
+	CHECK_EQ(close(fd), 0);
+	munmap(none, PG);
+}
+
 static void test_fork(void)
 {
 	int fd = open(path("forked"), O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -306,6 +555,7 @@ int main(int argc, char **argv)
 	test_mmap();
 	test_badinput();
 	test_fork();
+	test_attr();
 	if (memory_backend())
 		CHECK_EQ(entries_on_disk(), 0);
 	if (!test_failures)

@@ -24,7 +24,8 @@
 #     the layout, the writes and the verify are one process).
 # Cases that need files to outlive a process (cp then cmp, cat and dd
 # reading what another process wrote, a second sqlite3 process, fio's
-# default fork mode) need the "dir" backend: they run when
+# default fork mode; preload_calls' mode, owner and times on the backing
+# file, cp -p, touch -d and chmod seen on disk) need the "dir" backend: they run when
 # PCACHE_PRELOAD_BACKEND=dir works and are skipped, saying so, until then.
 #
 # Exit 0 pass, 1 fail, 77 skip (the shim cannot be preloaded here, or the
@@ -217,6 +218,35 @@ if run PCACHE_PRELOAD_BACKEND=dir cp /dev/null "$DIR/probe" \
 	run $D sqlite3 "$DIR/x.db" "create table t(a); insert into t values (42);" &&
 		[ "$(run $D sqlite3 "$DIR/x.db" "select a from t;")" = 42 ] ||
 		fail "dir: a second sqlite3 process"
+
+	echo "== the dir backend: mode, owner and times"
+	# The calls with the dir backend: the backing file checked in the
+	# process (a raw fstatat) and, for attr-keep, after it exits.
+	run $D "$BUILD/tests/preload_calls" "$DIR" ||
+		fail "dir: preload_calls: exit status $?"
+	want="640 1234567890 2009-02-13 23:31:30.500000000 +0000 5000"
+	got=$(TZ=UTC0 stat -c '%a %Y %y %s' "$DIR/attr-keep" 2>&1)
+	[ "$got" = "$want" ] ||
+		fail "dir: attr-keep on disk after exit: '$got', want '$want'"
+	# cp -p keeps mode and times (to the nanosecond) after cp exits.
+	head -c 200000 /dev/urandom >"$TMP/psrc"
+	chmod 0751 "$TMP/psrc"
+	touch -m -d '2001-02-03 04:05:06.123456789' "$TMP/psrc"
+	touch -a -d '2002-03-04 05:06:07.987654321' "$TMP/psrc"
+	want=$(stat -c '%a %x %y %s' "$TMP/psrc")
+	run $D cp -p "$TMP/psrc" "$DIR/p" || fail "dir: cp -p: exit status $?"
+	got=$(stat -c '%a %x %y %s' "$DIR/p")
+	[ "$got" = "$want" ] || fail "dir: cp -p kept '$got', want '$want'"
+	cmp "$TMP/psrc" "$DIR/p" || fail "dir: cp -p: the bytes differ"
+	# touch -d and chmod by a later process: on disk and in its own stat.
+	run $D touch -d '@1000000000.25' "$DIR/p" || fail "dir: touch -d"
+	got=$(stat -c '%X.%Y' "$DIR/p")
+	[ "$got" = "1000000000.1000000000" ] || fail "dir: touch -d: times $got"
+	run $D chmod 0604 "$DIR/p" || fail "dir: chmod"
+	[ "$(stat -c %a "$DIR/p")" = 604 ] ||
+		fail "dir: chmod: mode $(stat -c %a "$DIR/p") on disk"
+	[ "$(run $D stat -c %a "$DIR/p")" = 604 ] ||
+		fail "dir: chmod: mode $(run $D stat -c %a "$DIR/p") through the shim"
 	case "$SANITIZE" in
 	*thread*)
 		# Not a skip of the feature: the plain and ASan builds run it.

@@ -47,7 +47,8 @@
  * The calls that move or keep data (pread, preadv, pwrite(v), fallocate,
  * ftruncate, fsync, fdatasync) go through the sys table (fault injection);
  * namespace calls (openat2, unlinkat, renameat, fstatat) and lseek, fstat,
- * futimens are made directly.
+ * futimens, fchmod, fchown (setattr: mode and owner are the backing
+ * file's) are made directly.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1410,6 +1411,34 @@ static void dir_unmount(struct pcache *pc)
 	kfree(sb);
 }
 
+/*
+ * Mode and owner are the backing file's: the kernel checks permission and
+ * drops set-id bits, and the inode then takes what the file has.  i_rwsem
+ * held (notify_change).
+ */
+static int dir_setattr(struct inode *inode, const struct iattr *attr)
+{
+	struct dir_inode *di = DI(inode);
+	unsigned int chown_bits = ATTR_UID | ATTR_GID | ATTR_KILL_SUID;
+	struct iattr now = { .ia_valid = ATTR_MODE | ATTR_UID | ATTR_GID };
+	struct stat st;
+
+	stat_add(inode->i_sb, backend_other, 1);
+	if ((attr->ia_valid & ATTR_MODE) && fchmod(di->fd, attr->ia_mode & 07777))
+		return -errno;
+	if ((attr->ia_valid & chown_bits) &&
+	    fchown(di->fd, attr->ia_valid & ATTR_UID ? attr->ia_uid : (uid_t)-1,
+		   attr->ia_valid & ATTR_GID ? attr->ia_gid : (gid_t)-1))
+		return -errno;
+	if (fstat(di->fd, &st))
+		return -errno;
+	now.ia_mode = st.st_mode & 07777;
+	now.ia_uid = st.st_uid;
+	now.ia_gid = st.st_gid;
+	setattr_copy(inode, &now);
+	return 0;
+}
+
 const struct super_operations dir_super_ops = {
 	.name		= "dir",
 	.a_ops		= &dir_aops,
@@ -1426,5 +1455,6 @@ const struct super_operations dir_super_ops = {
 	.list		= dir_list,
 	.setsize	= dir_setsize,
 	.sync		= dir_sync,
+	.setattr	= dir_setattr,
 	.evict		= dir_evict,
 };

@@ -1121,3 +1121,48 @@ int pcache_stats(struct pcache *pc, struct pcache_stats *st)
 #undef LOAD
 	return 0;
 }
+
+/* pcache_fchmod/pcache_fchown: the checks, then notify_change (attr.c). */
+static int do_setattr(int fd, const struct iattr *attr)
+{
+	struct file *file = fdget(fd);
+	struct inode *inode;
+	int err;
+
+	if (!file)
+		return -EBADF;
+	inode = file->f_inode;
+	if (!inode) {
+		fdput(file);
+		return -EISDIR;
+	}
+	err = notify_change(inode, attr);
+	fdput(file);
+	return err;
+}
+
+int pcache_fchmod(int fd, mode_t mode)
+{
+	struct iattr attr = {
+		.ia_valid = ATTR_MODE,
+		.ia_mode = mode & 07777,	/* fchmod(2) ignores the rest */
+	};
+
+	return do_setattr(fd, &attr);
+}
+
+int pcache_fchown(int fd, uid_t uid, gid_t gid)
+{
+	/* A chown of a regular file drops its set-id bits, as Linux's does. */
+	struct iattr attr = { .ia_valid = ATTR_KILL_SUID | ATTR_KILL_SGID };
+
+	if (uid != (uid_t)-1) {
+		attr.ia_valid |= ATTR_UID;
+		attr.ia_uid = uid;
+	}
+	if (gid != (gid_t)-1) {
+		attr.ia_valid |= ATTR_GID;
+		attr.ia_gid = gid;
+	}
+	return do_setattr(fd, &attr);
+}

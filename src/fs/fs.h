@@ -50,7 +50,10 @@ struct inode {
 	struct list_head i_dentry;	/* its names: dentry.d_alias (ns_lock) */
 	uint64_t i_ino;
 	unsigned int i_blkbits;		/* block size of AS_BLOCKS mappings */
-	mode_t i_mode;
+	mode_t i_mode;			/* changed under i_rwsem + i_lock (setattr_copy) */
+	uid_t i_uid;			/* as i_mode; meaningful once i_owner_set */
+	gid_t i_gid;
+	bool i_owner_set;		/* as i_mode; false: the owner is the caller */
 	unsigned int i_nlink;		/* cached names (ns_lock; 0: unlinked) */
 	int i_count;			/* ns_lock */
 	/*
@@ -63,7 +66,7 @@ struct inode {
 
 	loff_t i_size;			/* i_size_read/write; written under i_rwsem */
 	pthread_mutex_t i_rwsem;	/* writes, truncate (only ever exclusive: a mutex) */
-	pthread_mutex_t i_lock;		/* times (leaf) */
+	pthread_mutex_t i_lock;		/* times, mode, owner (leaf) */
 	struct timespec i_atime, i_mtime, i_ctime;
 	uint64_t i_mtime_stamp;		/* atomic: i_mtime in ns, for inode_touch's shortcut */
 
@@ -117,6 +120,25 @@ static inline struct address_space *file_mapping(const struct file *file)
 {
 	return &file->f_inode->i_data;
 }
+
+/*
+ * struct iattr - a change of mode or owner (pcache_fchmod, pcache_fchown),
+ * as the kernel's: ia_valid says which fields mean something.
+ * ATTR_KILL_SUID/ATTR_KILL_SGID ask for the set-id bits to go, as a chown
+ * of a regular file does (ATTR_KILL_SGID only when S_IXGRP is set).
+ */
+#define ATTR_MODE	(1u << 0)
+#define ATTR_UID	(1u << 1)
+#define ATTR_GID	(1u << 2)
+#define ATTR_KILL_SUID	(1u << 3)
+#define ATTR_KILL_SGID	(1u << 4)
+
+struct iattr {
+	unsigned int ia_valid;
+	mode_t ia_mode;			/* permission bits only (07777) */
+	uid_t ia_uid;
+	gid_t ia_gid;
+};
 
 /*
  * super_operations - the backend's namespace and whole-file calls.
@@ -178,6 +200,16 @@ struct super_operations {
 	 * without the ns_lock after writepages.  NULL: nothing to do.
 	 */
 	int (*sync)(struct inode *inode, int datasync);
+	/*
+	 * setattr - change the file's mode and/or owner (@attr), in the
+	 * backend's storage first, then in the inode with setattr_copy().
+	 * The backend checks permission (dir: the kernel does, on the backing
+	 * file).  Called through notify_change(): i_rwsem held, no ns_lock;
+	 * may sleep.  0 or a negative errno; on error the inode is unchanged.
+	 * NULL: simple_setattr() - the inode is the only copy of the file's
+	 * attributes (memory, synthetic).
+	 */
+	int (*setattr)(struct inode *inode, const struct iattr *attr);
 	/*
 	 * evict - the inode leaves the cache (or was never published): free
 	 * i_private if set.  No ns_lock.
@@ -330,6 +362,19 @@ void iget(struct inode *inode);		/* ns_lock held */
 void iput(struct inode *inode);		/* takes ns_lock */
 void inode_touch(struct inode *inode, bool mtime, bool atime);
 void inode_touch_ctime(struct inode *inode);
+
+/*
+ * Attribute changes (attr.c).  notify_change() takes i_rwsem and calls the
+ * backend's setattr (or simple_setattr).  setattr_prepare() is the
+ * kernel's permission check (owner or root may chmod; only root may give a
+ * file away; the owner may change its group to one of its own groups);
+ * setattr_copy() writes @attr into the inode under i_lock, the change time
+ * becomes now.
+ */
+int notify_change(struct inode *inode, const struct iattr *attr);
+int setattr_prepare(struct inode *inode, const struct iattr *attr);
+void setattr_copy(struct inode *inode, const struct iattr *attr);
+int simple_setattr(struct inode *inode, const struct iattr *attr);
 
 /*
  * Memory accounting (mm/reclaim.c): charge one page to the cache.  Over the

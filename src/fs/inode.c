@@ -239,7 +239,6 @@ void generic_fillattr(struct inode *inode, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->i_ino;
-	st->st_mode = inode->i_mode;
 	st->st_nlink = READ_ONCE(inode->i_nlink);	/* no ns_lock here */
 	st->st_size = i_size_read(inode);
 	st->st_blksize = PAGE_SIZE;
@@ -247,12 +246,13 @@ void generic_fillattr(struct inode *inode, struct stat *st)
 	st->st_blocks = inode->i_data.nrpages * (PAGE_SIZE / 512);
 	pthread_rwlock_unlock(&inode->i_data.i_pages_lock);
 	pthread_mutex_lock(&inode->i_lock);
+	st->st_mode = inode->i_mode;	/* i_lock: setattr_copy */
 	st->st_atim = inode->i_atime;
 	st->st_mtim = inode->i_mtime;
 	st->st_ctim = inode->i_ctime;
+	st->st_uid = inode->i_owner_set ? inode->i_uid : getuid();
+	st->st_gid = inode->i_owner_set ? inode->i_gid : getgid();
 	pthread_mutex_unlock(&inode->i_lock);
-	st->st_uid = getuid();
-	st->st_gid = getgid();
 	if (inode->i_sb->s_op->fillattr)
 		inode->i_sb->s_op->fillattr(inode, st);
 }
