@@ -54,6 +54,8 @@ LIBC(int, unlink, (const char *path), (path))
 LIBC(int, unlinkat, (int dirfd, const char *path, int flags),
      (dirfd, path, flags))
 LIBC(int, rename, (const char *a, const char *b), (a, b))
+LIBC(int, linkat, (int da, const char *a, int db, const char *b, int flags),
+     (da, a, db, b, flags))
 LIBC(int, renameat, (int da, const char *a, int db, const char *b),
      (da, a, db, b))
 LIBC(int, dup, (int fd), (fd))

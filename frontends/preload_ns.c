@@ -1,6 +1,6 @@
 /*
  * preload_ns.c - the calls that take a path: open, creat, stat, statx,
- * access, truncate, unlink, rename; with their 64-bit, __*_2 (fortify) and
+ * access, truncate, unlink, rename, link; with their 64-bit, __*_2 (fortify) and
  * __xstat (pre-2.33 glibc) entry points.
  *
  * A path that is not ours (preload_path() returns 0) goes to the next
@@ -17,6 +17,11 @@
  *  - rename: pcache_rename() inside the directory.  Between the directory
  *    and elsewhere it is EXDEV, as between file systems, and programs copy.
  *    renameat2's flags (RENAME_NOREPLACE, RENAME_EXCHANGE): EINVAL.
+ *  - link: pcache_link() inside the directory, so both names are one
+ *    cached file; between the directory and elsewhere EXDEV.  linkat's
+ *    AT_SYMLINK_FOLLOW on the dir backend goes to the kernel (pcache_link
+ *    links a symlink itself), and the cache finds the new name's file when
+ *    it is first looked up; the memory backend has no symlinks.
  *  - unlinkat(AT_REMOVEDIR) goes to the kernel: directories under
  *    PCACHE_PRELOAD_DIR are real directories.
  */
@@ -579,4 +584,48 @@ PRELOAD_API int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 
 	return r != NOT_OURS ? r :
 		REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* See the comment at the top. */
+static int link_common(int olddirfd, const char *oldpath, int newdirfd,
+		       const char *newpath, int flags)
+{
+	char oldname[PRELOAD_NAME_MAX], newname[PRELOAD_NAME_MAX];
+	int o = preload_path(olddirfd, oldpath, oldname);
+	struct pcache *pc;
+	int n, err;
+
+	if (o < 0)
+		return (int)preload_ret(o);
+	n = preload_path(newdirfd, newpath, newname);
+	if (n < 0)
+		return (int)preload_ret(n);
+	if (!o && !n)
+		return NOT_OURS;
+	if (!o || !n)
+		return (int)preload_ret(-EXDEV);
+	if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
+		return (int)preload_ret(-EINVAL);
+	if ((flags & AT_SYMLINK_FOLLOW) && !preload_files_private())
+		return NOT_OURS;
+	pc = preload_cache(&err);
+	if (!pc)
+		return (int)preload_ret(err);
+	return (int)preload_ret(pcache_link(pc, oldname, newname));
+}
+
+PRELOAD_API int link(const char *oldpath, const char *newpath)
+{
+	int r = link_common(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+
+	return r != NOT_OURS ? r : REAL(link)(oldpath, newpath);
+}
+
+PRELOAD_API int linkat(int olddirfd, const char *oldpath, int newdirfd,
+		       const char *newpath, int flags)
+{
+	int r = link_common(olddirfd, oldpath, newdirfd, newpath, flags);
+
+	return r != NOT_OURS ? r :
+		REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
 }

@@ -30,6 +30,12 @@
  *    (EINVAL), a missing file (ENOENT).  "attr-keep" is left written, with
  *    mode 0640 and mtime 1234567890.5 set by path and no fsync, for
  *    test_preload.sh to check on disk after exit (dir backend).
+ *  - link, linkat: the two names are one file in this process's cache (a
+ *    write through one is read through the other, one st_ino, st_nlink 2),
+ *    unlinking the first keeps the second; EEXIST, ENOENT, EXDEV to a path
+ *    outside the directory.  "link-keep" is left written through its
+ *    second name "link-keep2" with no fsync, for test_preload.sh to find
+ *    under both names on disk after exit (dir backend).
  * Exit 0 pass, 1 fail.
  */
 #include <dirent.h>
@@ -538,6 +544,58 @@ static void test_fork(void)
 	CHECK_EQ(close(fd), 0);
 }
 
+static void test_link(void)
+{
+	struct stat st1, st2;
+	char buf[16] = { 0 };
+	int a, b;
+
+	a = open(path("link-a"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(a >= 0, "open link-a: %s", strerror(errno));
+	CHECK_EQ(write(a, "first", 5), 5);
+	unlink(path("link-b"));
+	CHECK_EQ(link(path("link-a"), path("link-b")), 0);
+	b = open(path("link-b"), O_RDWR);
+	CHECK(b >= 0, "open link-b: %s", strerror(errno));
+	CHECK_EQ(pread(b, buf, sizeof(buf) - 1, 0), 5);
+	CHECK(!strcmp(buf, "first"), "link-b reads '%s'", buf);
+	CHECK_EQ(pwrite(b, "+second", 7, 5), 7);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ(pread(a, buf, sizeof(buf) - 1, 0), 12);
+	CHECK(!strcmp(buf, "first+second"), "link-a reads '%s'", buf);
+	CHECK(fstat(a, &st1) == 0 && fstat(b, &st2) == 0, "fstat");
+	CHECK(st1.st_ino == st2.st_ino && st1.st_nlink == 2 && st2.st_size == 12,
+	      "ino %lu/%lu nlink %lu size %lld", (unsigned long)st1.st_ino,
+	      (unsigned long)st2.st_ino, (unsigned long)st1.st_nlink,
+	      (long long)st2.st_size);
+	CHECK(stat(path("link-b"), &st2) == 0 && st2.st_size == 12, "stat link-b");
+	CHECK_ERR(link(path("link-a"), path("link-b")), EEXIST);
+	CHECK_ERR(link(path("nonesuch"), path("link-c")), ENOENT);
+	CHECK_ERR(link(path("link-a"), "/tmp/pcache-link-outside"), EXDEV);
+	CHECK_ERR(linkat(AT_FDCWD, path("link-a"), AT_FDCWD, path("link-c"), 0x8000),
+		  EINVAL);
+	CHECK_EQ(unlink(path("link-a")), 0);
+	CHECK(fstat(b, &st2) == 0 && st2.st_nlink == 1, "nlink after unlink");
+	CHECK_EQ(close(a), 0);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ(pread(b, buf, sizeof(buf) - 1, 0), 12);
+	CHECK(!strcmp(buf, "first+second"), "link-b after unlink reads '%s'", buf);
+	CHECK_EQ(close(b), 0);
+	CHECK_EQ(unlink(path("link-b")), 0);
+
+	/* Written through the second name only, left for test_preload.sh. */
+	a = open(path("link-keep"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(a >= 0, "open link-keep: %s", strerror(errno));
+	CHECK_EQ(write(a, "kept", 4), 4);
+	unlink(path("link-keep2"));
+	CHECK_EQ(linkat(AT_FDCWD, path("link-keep"), AT_FDCWD, path("link-keep2"), 0), 0);
+	b = open(path("link-keep2"), O_WRONLY | O_APPEND);
+	CHECK(b >= 0, "open link-keep2: %s", strerror(errno));
+	CHECK_EQ(write(b, "+both", 5), 5);
+	CHECK_EQ(close(b), 0);
+	CHECK_EQ(close(a), 0);
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
@@ -556,6 +614,7 @@ int main(int argc, char **argv)
 	test_badinput();
 	test_fork();
 	test_attr();
+	test_link();
 	if (memory_backend())
 		CHECK_EQ(entries_on_disk(), 0);
 	if (!test_failures)

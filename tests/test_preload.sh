@@ -6,9 +6,9 @@
 # program runs under `timeout`, so a deadlock fails the test instead of
 # hanging it.
 #
-# With the memory backend (the shim's default until the "dir" backend is
-# on main) a file lives only in the process that made it, so every check
-# here runs inside one process:
+# Parts 1-5 run on the memory backend (the shim's default is "dir"), where
+# a file lives only in the process that made it, so every check there runs
+# inside one process:
 #  1. preload_calls: every interposed call, bad input (bogus and closed
 #     descriptors, closing twice, PROT_NONE buffers: EBADF/EFAULT), fork;
 #  2. preload_selfwrite: write() from an mmap of the same file, same and
@@ -25,8 +25,9 @@
 # Cases that need files to outlive a process (cp then cmp, cat and dd
 # reading what another process wrote, a second sqlite3 process, fio's
 # default fork mode; preload_calls' mode, owner and times on the backing
-# file, cp -p, touch -d and chmod seen on disk) need the "dir" backend: they run when
-# PCACHE_PRELOAD_BACKEND=dir works and are skipped, saying so, until then.
+# file, cp -p, touch -d and chmod seen on disk; a file written through a
+# second hard link, on disk under both names; ln then cat) are part 6, on
+# the "dir" backend.
 #
 # Exit 0 pass, 1 fail, 77 skip (the shim cannot be preloaded here, or the
 # dir-backend part was skipped and everything else passed).
@@ -228,6 +229,15 @@ if run PCACHE_PRELOAD_BACKEND=dir cp /dev/null "$DIR/probe" \
 	got=$(TZ=UTC0 stat -c '%a %Y %y %s' "$DIR/attr-keep" 2>&1)
 	[ "$got" = "$want" ] ||
 		fail "dir: attr-keep on disk after exit: '$got', want '$want'"
+	# link-keep was written through its second name: both names show it.
+	for n in link-keep link-keep2; do
+		got=$(cat "$DIR/$n" 2>&1)
+		[ "$got" = "kept+both" ] || fail "dir: $n on disk after exit: '$got'"
+	done
+	[ "$(stat -c %h "$DIR/link-keep")" = 2 ] || fail "dir: link-keep has $(stat -c %h "$DIR/link-keep") links"
+	# ln through the shim, then cat of the new name.
+	run $D ln "$DIR/link-keep" "$DIR/link-ln" && [ "$(run $D cat "$DIR/link-ln")" = "kept+both" ] ||
+		fail "dir: ln then cat"
 	# cp -p keeps mode and times (to the nanosecond) after cp exits.
 	head -c 200000 /dev/urandom >"$TMP/psrc"
 	chmod 0751 "$TMP/psrc"
