@@ -29,9 +29,15 @@
  *    the first name keeps the data; errors: a missing source, an existing
  *    target, the root, NULL names; on dir, a directory source is -EPERM and
  *    the backing directory holds the link.
+ *  - dir, files the process may not write (run as "nobody" when root):
+ *    a read-only file opens for reading and reads; for writing, or with
+ *    O_TRUNC, it is -EACCES and nothing changes; once its owner makes it
+ *    writable, a new open for writing works on the same cached file and
+ *    its write reaches the backing file.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -368,6 +374,64 @@ static void link_api(const char *backend, const char *dir)
 	}
 }
 
+static void readonly_files(const char *dir)
+{
+	struct pcache_config cfg;
+	struct pcache *pc;
+	char path[512];
+	int fd, r, w;
+
+	snprintf(path, sizeof(path), "%s/ro", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
+	CHECK(fd >= 0 && write(fd, "read-only", 9) == 9, "make %s", path);
+	close(fd);
+	pcache_config_init(&cfg);
+	cfg.backend = "dir";
+	cfg.backend_arg = dir;
+	CHECK_EQ(pcache_create(&cfg, &pc), 0);
+	r = pcache_open(pc, "ro", O_RDONLY, 0);
+	CHECK(r >= 0, "open ro for reading: %d", r);
+	check_bytes(r, "read-only");
+	CHECK_EQ(pcache_open(pc, "ro", O_RDWR, 0), -EACCES);
+	CHECK_EQ(pcache_open(pc, "ro", O_WRONLY, 0), -EACCES);
+	CHECK_EQ(pcache_open(pc, "ro", O_RDONLY | O_TRUNC, 0), -EACCES);
+	check_bytes(r, "read-only");
+	CHECK(chmod(path, 0644) == 0, "chmod: %s", strerror(errno));
+	w = pcache_open(pc, "ro", O_RDWR, 0);
+	CHECK(w >= 0, "open for writing after chmod: %d", w);
+	CHECK_EQ(pcache_pwrite(w, "READ", 4, 0), 4);
+	check_bytes(r, "READ-only");
+	CHECK_EQ(pcache_fsync(w), 0);
+	check_backing(dir, "ro", "READ-only");
+	CHECK_EQ(pcache_close(w), 0);
+	CHECK_EQ(pcache_close(r), 0);
+	CHECK_EQ(pcache_destroy(pc), 0);
+}
+
+/* As "nobody" if we are root (root may write anything), in a child. */
+static void readonly_files_unprivileged(const char *dir)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		readonly_files(dir);
+		return;
+	}
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		if (chmod(dir, 0777) || setgid(65534) || setuid(65534)) {
+			perror("drop to nobody");
+			_exit(1);
+		}
+		readonly_files(dir);
+		_exit(test_exit());
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0, "as nobody: status %#x", status);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_namespace.XXXXXX";
@@ -382,6 +446,7 @@ int main(void)
 	run("dir", dir);
 	hard_links(dir);
 	link_api("dir", dir);
+	readonly_files_unprivileged(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -59,6 +59,7 @@
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -86,6 +87,11 @@ struct dir_sb {
 
 struct dir_inode {
 	int fd;
+	/*
+	 * Atomic: fd is open read-only, because the process may not write the
+	 * file (EACCES, EROFS) when it was looked up.  dir_open upgrades it.
+	 */
+	bool rdonly;
 	loff_t disk_size;		/* atomic: the backing file's size */
 	/*
 	 * Atomic: the end of the highest block fallocate was asked for since
@@ -1147,9 +1153,54 @@ static int dir_open_inode(struct pcache *pc, const char *name, int flags,
 	return err;
 }
 
+/*
+ * Read-write if the process may write the file, else read-only (opens for
+ * writing then fail in dir_open, with the backing file's error).
+ */
 static int dir_lookup(struct pcache *pc, const char *name, struct inode *inode)
 {
-	return dir_open_inode(pc, name, O_RDWR, 0, inode);
+	int err = dir_open_inode(pc, name, O_RDWR, 0, inode);
+
+	if (err != -EACCES && err != -EROFS && err != -ETXTBSY)
+		return err;
+	err = dir_open_inode(pc, name, O_RDONLY, 0, inode);
+	if (!err)
+		DI(inode)->rdonly = true;
+	return err;
+}
+
+/*
+ * A file is opened for writing: if its backing fd is read-only, open the
+ * backing file again for writing - the kernel checks the permission now,
+ * as for any open - and put the new description under the same fd
+ * number (dup3), so nothing holding the number sees a change.  No write
+ * can be in flight on a read-only fd.
+ */
+static int dir_open(struct inode *inode, unsigned int fmode)
+{
+	struct dir_inode *di = DI(inode);
+	char proc[64];
+	int fd, err = 0;
+
+	if (!(fmode & FMODE_WRITE) || !__atomic_load_n(&di->rdonly, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&di->size_lock);
+	if (di->rdonly) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", di->fd);
+		stat_add(inode->i_sb, backend_other, 1);
+		fd = open(proc, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+		} else {
+			if (syscall(SYS_dup3, fd, di->fd, O_CLOEXEC) < 0)
+				err = -errno;
+			else
+				__atomic_store_n(&di->rdonly, false, __ATOMIC_RELEASE);
+			sys.close(fd);
+		}
+	}
+	pthread_mutex_unlock(&di->size_lock);
+	return err;
 }
 
 static int dir_create(struct pcache *pc, const char *name, mode_t mode,
@@ -1446,6 +1497,7 @@ const struct super_operations dir_super_ops = {
 	.mount		= dir_mount,
 	.unmount	= dir_unmount,
 	.lookup		= dir_lookup,
+	.open		= dir_open,
 	.create		= dir_create,
 	.unlink		= dir_unlink,
 	.rename		= dir_rename,

@@ -448,6 +448,14 @@ int pcache_open(struct pcache *pc, const char *uname, int flags, mode_t mode)
 		fd_discard(fd);
 		return err;
 	}
+	/* O_TRUNC writes the file whatever the access mode: it needs write. */
+	if (pc->s_op->open)
+		err = pc->s_op->open(inode, flags & O_TRUNC ? fmode | FMODE_WRITE : fmode);
+	if (err) {
+		iput(inode);
+		fd_discard(fd);
+		return err;
+	}
 	file->f_inode = inode;
 	file->f_sb = pc;
 	file->f_mode = fmode;

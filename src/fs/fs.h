@@ -164,6 +164,12 @@ struct super_operations {
 	/* create - make @name (it does not exist); same filling as lookup. */
 	int (*create)(struct pcache *pc, const char *name, mode_t mode,
 		      struct inode *inode);
+	/*
+	 * open - a file of @inode is being opened with FMODE_* @fmode: may it
+	 * be?  0 or a negative errno (-EACCES).  Called without the ns_lock.
+	 * NULL: every open may.
+	 */
+	int (*open)(struct inode *inode, unsigned int fmode);
 	/* unlink - remove @name (the inode stays cached while open). */
 	int (*unlink)(struct pcache *pc, const char *name);
 	/*
