@@ -106,6 +106,9 @@ struct preload_file {
 	int flags;		/* status flags, as F_GETFL reports them */
 	unsigned int epoch;	/* preload_epoch when opened */
 	bool path_only;		/* O_PATH: no reads, writes or maps */
+	char *name;		/* the pcache name it was opened by, or NULL
+				 * (freopen(NULL) reopens it; stale after a
+				 * rename, as a path held by the program) */
 };
 
 struct preload_file *preload_file_new(int pfd, int flags);
