@@ -12,6 +12,7 @@
  *	preload_io.c		descriptor calls: read, write, lseek, fcntl, dup
  *	preload_attr.c		mode, owner and times: chmod, chown, utimensat
  *	preload_mmap.c		mmap, munmap, msync, madvise
+ *	preload_stdio.c		fopen, freopen, fdopen: cookie streams
  *	preload_libc.c		libc for the library objects inside the shim
  *	preload.syms		the interposed symbols (exports and renames)
  *
@@ -193,5 +194,10 @@ int preload_backing_path(const char *name, char *buf, size_t size);
 /* Open @name in the cache; returns a real descriptor or a negative errno. */
 int preload_open_name(const char *name, int flags, mode_t mode);
 int preload_stat_name(const char *name, struct stat *st);
+
+/* preload_stdio.c: its list of streams, held across fork() */
+void preload_stdio_atfork_prepare(void);
+void preload_stdio_atfork_parent(void);
+void preload_stdio_atfork_child(void);
 
 #endif /* PCACHE_PRELOAD_H */
