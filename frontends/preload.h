@@ -29,12 +29,13 @@
  * untouched: that is every descriptor of the program that is not ours,
  * and so a closed or made-up number gets the kernel's own EBADF.
  *
- * If the shim is bypassed (fclose() of an fdopen()ed stream calls the
- * kernel directly, a program execs), the number behind a pcache file is an
- * O_PATH descriptor: read and write on it fail with EBADF, never silently
- * reach /dev/null.  The real descriptor is always close-on-exec (the
- * table keeps the FD_CLOEXEC the program asked for, for F_GETFD), because
- * a new program image could not reach the pcache file anyway.
+ * If the shim is bypassed (a glibc standard stream moved onto one of our
+ * numbers does its I/O inside libc; a program execs), the number behind a
+ * pcache file is an O_PATH descriptor: read and write on it fail with
+ * EBADF, never silently reach /dev/null.  The real descriptor is always
+ * close-on-exec (the table keeps the FD_CLOEXEC the program asked for, for
+ * F_GETFD), because a new program image could not reach the pcache file
+ * anyway.
  *
  * REFERENCES AND LOCKING
  *
