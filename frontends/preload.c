@@ -115,10 +115,12 @@ static void preload_atfork_prepare(void)
 {
 	pthread_mutex_lock(&cache_lock);
 	preload_fdtable_atfork_prepare();
+	preload_stdio_atfork_prepare();
 }
 
 static void preload_atfork_parent(void)
 {
+	preload_stdio_atfork_parent();
 	preload_fdtable_atfork_parent();
 	pthread_mutex_unlock(&cache_lock);
 }
@@ -132,6 +134,7 @@ static void preload_atfork_child(void)
 		preload_epoch++;
 	}
 	preload_fdtable_atfork_child();
+	preload_stdio_atfork_child();
 }
 
 static void do_init(void)

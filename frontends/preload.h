@@ -12,6 +12,7 @@
  *	preload_io.c		descriptor calls: read, write, lseek, fcntl, dup
  *	preload_attr.c		mode, owner and times: chmod, chown, utimensat
  *	preload_mmap.c		mmap, munmap, msync, madvise
+ *	preload_stdio.c		fopen, freopen, fdopen: cookie streams
  *	preload_libc.c		libc for the library objects inside the shim
  *	preload.syms		the interposed symbols (exports and renames)
  *
@@ -28,12 +29,13 @@
  * untouched: that is every descriptor of the program that is not ours,
  * and so a closed or made-up number gets the kernel's own EBADF.
  *
- * If the shim is bypassed (fclose() of an fdopen()ed stream calls the
- * kernel directly, a program execs), the number behind a pcache file is an
- * O_PATH descriptor: read and write on it fail with EBADF, never silently
- * reach /dev/null.  The real descriptor is always close-on-exec (the
- * table keeps the FD_CLOEXEC the program asked for, for F_GETFD), because
- * a new program image could not reach the pcache file anyway.
+ * If the shim is bypassed (a glibc standard stream moved onto one of our
+ * numbers does its I/O inside libc; a program execs), the number behind a
+ * pcache file is an O_PATH descriptor: read and write on it fail with
+ * EBADF, never silently reach /dev/null.  The real descriptor is always
+ * close-on-exec (the table keeps the FD_CLOEXEC the program asked for, for
+ * F_GETFD), because a new program image could not reach the pcache file
+ * anyway.
  *
  * REFERENCES AND LOCKING
  *
@@ -106,6 +108,9 @@ struct preload_file {
 	int flags;		/* status flags, as F_GETFL reports them */
 	unsigned int epoch;	/* preload_epoch when opened */
 	bool path_only;		/* O_PATH: no reads, writes or maps */
+	char *name;		/* the pcache name it was opened by, or NULL
+				 * (freopen(NULL) reopens it; stale after a
+				 * rename, as a path held by the program) */
 };
 
 struct preload_file *preload_file_new(int pfd, int flags);
@@ -190,5 +195,10 @@ int preload_backing_path(const char *name, char *buf, size_t size);
 /* Open @name in the cache; returns a real descriptor or a negative errno. */
 int preload_open_name(const char *name, int flags, mode_t mode);
 int preload_stat_name(const char *name, struct stat *st);
+
+/* preload_stdio.c: its list of streams, held across fork() */
+void preload_stdio_atfork_prepare(void);
+void preload_stdio_atfork_parent(void);
+void preload_stdio_atfork_child(void);
 
 #endif /* PCACHE_PRELOAD_H */

@@ -63,6 +63,7 @@ void preload_file_put(struct preload_file *file)
 	/* A parent's file: its cache is abandoned, never call into it. */
 	if (file->epoch == __atomic_load_n(&preload_epoch, __ATOMIC_RELAXED))
 		pcache_close(file->pfd);
+	free(file->name);
 	free(file);
 }
 

@@ -120,6 +120,7 @@ int preload_open_name(const char *name, int flags, mode_t mode)
 	if (!file)
 		goto out_close_fd;
 	file->path_only = path_only;
+	file->name = strdup(name);	/* NULL: freopen(NULL) gives ENOMEM */
 	err = preload_fd_install(fd, file, flags & O_CLOEXEC);
 	preload_file_put(file);		/* the slot holds it now */
 	if (err < 0) {

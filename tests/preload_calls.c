@@ -36,6 +36,19 @@
  *    outside the directory.  "link-keep" is left written through its
  *    second name "link-keep2" with no fsync, for test_preload.sh to find
  *    under both names on disk after exit (dir backend).
+ *  - stdio (fopen, fopen64, freopen, fdopen): a stream and a descriptor on
+ *    one file agree both ways; fileno() is the shim's descriptor (fstat,
+ *    fsync, F_GETFL, F_GETFD with 'e'); "w" truncates, "a" starts at the
+ *    end and appends after fseek, "a+" reads anywhere and writes at the
+ *    end; fwrite/fread of more than a buffer, fseek/ftell, getline;
+ *    freopen to another file, to the same one (NULL) in other modes, out
+ *    of the directory and back, keeping the number; fdopen of a shim
+ *    descriptor (no dup: fclose closes it; EINVAL against its access mode;
+ *    "a" sets O_APPEND).  Bad input: ENOENT, EEXIST ('x'), EINVAL (bad
+ *    and ",ccs=" modes, a NULL mode), EFAULT (a bad path).  Outside the
+ *    directory libc's own stream writes the disk.  "stdio-keep" is left
+ *    written through a stream never closed, for test_preload.sh to find
+ *    on disk after exit (dir backend).
  * Exit 0 pass, 1 fail.
  */
 #include <dirent.h>
@@ -596,6 +609,421 @@ static void test_link(void)
 	CHECK_EQ(close(a), 0);
 }
 
+/* The whole of file @p, through a descriptor (not stdio), into @buf. */
+static ssize_t read_all(const char *p, char *buf, size_t size)
+{
+	int fd = open(p, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, buf, size, 0);
+	close(fd);
+	return n;
+}
+
+/* A stream call that must fail with @err. */
+#define CHECK_STREAM_ERR(call, err) do {				\
+	errno = 0;							\
+	FILE *f_ = (call);						\
+	CHECK(!f_ && errno == (err), "%s: got %p errno %d (%s), want NULL " \
+	      "errno %d (%s)", #call, (void *)f_, errno, strerror(errno), \
+	      err, strerror(err));					\
+	if (f_)								\
+		fclose(f_);						\
+} while (0)
+
+#define CHECK_FILE(p, want) do {					\
+	char got_[256];							\
+	ssize_t n_ = read_all((p), got_, sizeof(got_) - 1);		\
+	got_[n_ > 0 ? n_ : 0] = '\0';					\
+	CHECK(n_ == (ssize_t)strlen(want) && !strcmp(got_, (want)),	\
+	      "%s holds '%s' (%zd bytes), want '%s'", (p), got_, n_, (want)); \
+} while (0)
+
+/* fopen "w", fprintf, fclose: a descriptor then sees it; "w" truncates. */
+static void stdio_write_read(void)
+{
+	char line[64];
+	struct stat st;
+	FILE *fp;
+
+	fp = fopen(path("st-w"), "w");
+	CHECK(fp, "fopen w: %s", strerror(errno));
+	if (!fp)
+		return;
+	CHECK_EQ(fprintf(fp, "hello %d\n", 42), 9);
+	CHECK(fileno(fp) >= 0, "fileno of a stream of ours: %d (%s)",
+	      fileno(fp), strerror(errno));
+	CHECK_EQ(fflush(fp), 0);
+	CHECK(fstat(fileno(fp), &st) == 0 && st.st_size == 9 &&
+	      S_ISREG(st.st_mode), "fstat(fileno) after fflush: size %lld",
+	      (long long)st.st_size);
+	CHECK_EQ(fsync(fileno(fp)), 0);
+	CHECK_EQ(fcntl(fileno(fp), F_GETFL) & O_ACCMODE, O_WRONLY);
+	CHECK_EQ(fgetc(fp), EOF);		/* "w" cannot read */
+	CHECK(ferror(fp), "a read from a \"w\" stream sets the error");
+	clearerr(fp);
+	CHECK_EQ(fclose(fp), 0);
+	CHECK_FILE(path("st-w"), "hello 42\n");
+	CHECK(stat(path("st-w"), &st) == 0 && st.st_size == 9, "stat size %lld",
+	      (long long)st.st_size);
+
+	fp = fopen(path("st-w"), "r");
+	CHECK(fp, "fopen r: %s", strerror(errno));
+	if (!fp)
+		return;
+	CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "hello 42\n"),
+	      "fgets read '%s'", line);
+	CHECK_EQ(fputc('x', fp), EOF);		/* "r" cannot write */
+	CHECK_EQ(fclose(fp), 0);
+
+	fp = fopen(path("st-w"), "wb");		/* truncates */
+	CHECK(fp, "fopen wb: %s", strerror(errno));
+	if (fp)
+		CHECK_EQ(fclose(fp), 0);
+	CHECK(stat(path("st-w"), &st) == 0 && st.st_size == 0,
+	      "\"w\" did not truncate: size %lld", (long long)st.st_size);
+	CHECK_EQ(unlink(path("st-w")), 0);
+}
+
+/* A descriptor and a stream on one file in one process agree. */
+static void stdio_coherence(void)
+{
+	char line[64] = "";
+	FILE *fp;
+	int fd;
+
+	fd = open(path("st-co"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	CHECK_EQ(write(fd, "by write\n", 9), 9);
+	fp = fopen(path("st-co"), "r+");
+	CHECK(fp, "fopen r+: %s", strerror(errno));
+	if (!fp || fd < 0)
+		goto out;
+	CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "by write\n"),
+	      "fgets after write() read '%s'", line);
+	/* ... and the other way: the stream's bytes, the descriptor reads. */
+	CHECK_EQ(fseek(fp, 0, SEEK_CUR), 0);	/* reading to writing */
+	CHECK_EQ(fputs("by stdio\n", fp), 1);
+	CHECK_EQ(fflush(fp), 0);
+	memset(line, 0, sizeof(line));
+	CHECK_EQ(pread(fd, line, sizeof(line) - 1, 0), 18);
+	CHECK(!strcmp(line, "by write\nby stdio\n"), "pread read '%s'", line);
+	/* A write() after the stream read: the stream sees it after a seek. */
+	CHECK_EQ(pwrite(fd, "BY", 2, 9), 2);
+	CHECK_EQ(fseek(fp, 9, SEEK_SET), 0);
+	CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "BY stdio\n"),
+	      "fgets after pwrite() read '%s'", line);
+	/* read() on fileno() is the stream's own file. */
+	CHECK_EQ(pread(fileno(fp), line, 2, 0), 2);
+	CHECK(!memcmp(line, "by", 2), "pread(fileno) read '%.2s'", line);
+out:
+	if (fp)
+		CHECK_EQ(fclose(fp), 0);
+	if (fd >= 0)
+		CHECK_EQ(close(fd), 0);
+	unlink(path("st-co"));
+}
+
+/* "a" and "a+" write at the end whatever the position; "a+" reads. */
+static void stdio_append(void)
+{
+	char buf[64] = "";
+	FILE *fp;
+
+	fp = fopen(path("st-a"), "w");
+	CHECK(fp, "fopen w: %s", strerror(errno));
+	if (!fp)
+		return;
+	fputs("0123456789", fp);
+	CHECK_EQ(fclose(fp), 0);
+
+	fp = fopen(path("st-a"), "a");
+	CHECK(fp, "fopen a: %s", strerror(errno));
+	if (!fp)
+		return;
+	CHECK_EQ(ftell(fp), 10);		/* "a" starts at the end */
+	CHECK(fcntl(fileno(fp), F_GETFL) & O_APPEND, "\"a\" is O_APPEND");
+	CHECK_EQ(fseek(fp, 2, SEEK_SET), 0);
+	CHECK_EQ(fputs("AB", fp), 1);
+	CHECK_EQ(fflush(fp), 0);
+	CHECK_EQ(ftell(fp), 12);
+	CHECK_EQ(fclose(fp), 0);
+	CHECK_FILE(path("st-a"), "0123456789AB");
+
+	fp = fopen(path("st-a"), "a+");
+	CHECK(fp, "fopen a+: %s", strerror(errno));
+	if (!fp)
+		return;
+	CHECK_EQ(ftell(fp), 0);			/* "a+" reads from the start */
+	CHECK(fgets(buf, 5, fp) && !strcmp(buf, "0123"), "a+ read '%s'", buf);
+	CHECK_EQ(fseek(fp, 1, SEEK_SET), 0);
+	CHECK_EQ(fputs("cd", fp), 1);
+	CHECK_EQ(fseek(fp, 10, SEEK_SET), 0);
+	CHECK(fgets(buf, sizeof(buf), fp) && !strcmp(buf, "ABcd"),
+	      "a+ read back '%s'", buf);
+	CHECK_EQ(fclose(fp), 0);
+	CHECK_FILE(path("st-a"), "0123456789ABcd");
+	CHECK_EQ(unlink(path("st-a")), 0);
+}
+
+/* fwrite and fread much more than a buffer, fseek, ftell, getline. */
+static void stdio_large(void)
+{
+	enum { SIZE = 5 * PG + 123 };
+	char *buf = malloc(SIZE), *back = malloc(SIZE), *line = NULL;
+	size_t cap = 0;
+	FILE *fp;
+	int i;
+
+	pattern_fill(buf, SIZE, 7, 0);
+	fp = fopen(path("st-big"), "w+");
+	CHECK(fp, "fopen w+: %s", strerror(errno));
+	if (!fp || !buf || !back)
+		goto out;
+	CHECK_EQ(fwrite(buf, 1, 100, fp), 100);	/* buffered, then large */
+	CHECK_EQ(fwrite(buf + 100, 1, SIZE - 100, fp), SIZE - 100);
+	CHECK_EQ(ftell(fp), SIZE);
+	CHECK_EQ(fseek(fp, 0, SEEK_SET), 0);
+	memset(back, 0, SIZE);
+	CHECK_EQ(fread(back, 1, SIZE, fp), SIZE);
+	CHECK(!memcmp(back, buf, SIZE), "fread bytes differ");
+	CHECK_EQ(fread(back, 1, 1, fp), 0);
+	CHECK(feof(fp), "fread past the end sets EOF");
+	CHECK_EQ(fseek(fp, -123, SEEK_END), 0);
+	CHECK_EQ(ftell(fp), SIZE - 123);
+	CHECK_EQ(fread(back, 1, 200, fp), 123);
+	CHECK(!memcmp(back, buf + SIZE - 123, 123), "fread at the end differ");
+	memset(back, 0, SIZE);
+	CHECK_EQ(pread(fileno(fp), back, SIZE, 0), SIZE);
+	CHECK(!memcmp(back, buf, SIZE), "pread of the stream's file differs");
+
+	/* Lines. */
+	CHECK_EQ(fseek(fp, 0, SEEK_SET), 0);
+	CHECK_EQ(ftruncate(fileno(fp), 0), 0);
+	for (i = 0; i < 1000; i++)
+		fprintf(fp, "line %d\n", i);
+	rewind(fp);
+	for (i = 0; getline(&line, &cap, fp) > 0; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "line %d\n", i);
+		if (strcmp(line, want)) {
+			CHECK(0, "getline %d read '%s'", i, line);
+			break;
+		}
+	}
+	CHECK_EQ(i, 1000);
+out:
+	if (fp)
+		CHECK_EQ(fclose(fp), 0);
+	unlink(path("st-big"));
+	free(line);
+	free(buf);
+	free(back);
+}
+
+/* freopen of a stream of ours: another file, the same one, outside. */
+static void stdio_freopen(const char *outside)
+{
+	char line[64] = "";
+	FILE *fp, *fp2;
+	int fd;
+
+	fp = fopen(path("st-r1"), "w");
+	CHECK(fp, "fopen: %s", strerror(errno));
+	if (!fp)
+		return;
+	fd = fileno(fp);
+	fputs("one\n", fp);			/* flushed by freopen */
+	fp2 = freopen(path("st-r2"), "w", fp);
+	CHECK(fp2 == fp, "freopen returned %p, want %p (%s)", (void *)fp2,
+	      (void *)fp, strerror(errno));
+	if (!fp2)
+		return;
+	CHECK_FILE(path("st-r1"), "one\n");
+	CHECK_EQ(fileno(fp), fd);		/* the number is kept */
+	fputs("two\n", fp);
+	/* NULL: the same file again, in a new mode. */
+	fp2 = freopen(NULL, "r", fp);
+	CHECK(fp2 == fp, "freopen(NULL, r): %s", strerror(errno));
+	if (!fp2)
+		return;
+	CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "two\n"),
+	      "after freopen(NULL) read '%s'", line);
+	CHECK_EQ(fputc('x', fp), EOF);
+	fp2 = freopen(NULL, "a+", fp);
+	CHECK(fp2 == fp, "freopen(NULL, a+): %s", strerror(errno));
+	if (!fp2)
+		return;
+	CHECK_EQ(fputs("three\n", fp), 1);
+	rewind(fp);
+	CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "two\n"),
+	      "a+ after freopen read '%s'", line);
+	/* To a path outside the directory: still a working stream. */
+	fp2 = freopen(outside, "w+", fp);
+	CHECK(fp2 == fp, "freopen outside: %s", strerror(errno));
+	if (!fp2)
+		return;
+	CHECK_EQ(fileno(fp), fd);
+	fputs("outside\n", fp);
+	CHECK_EQ(fflush(fp), 0);
+	CHECK_FILE(outside, "outside\n");
+	/* And back in. */
+	fp2 = freopen(path("st-r2"), "r", fp);
+	CHECK(fp2 == fp, "freopen back: %s", strerror(errno));
+	if (!fp2)
+		return;
+	CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "two\n"),
+	      "back in read '%s'", line);
+	/* A bad mode closes the stream: NULL, EINVAL; fclose frees it. */
+	errno = 0;
+	CHECK(freopen(path("st-r2"), "z", fp) == NULL && errno == EINVAL,
+	      "freopen bad mode: errno %d", errno);
+	CHECK_ERR(fcntl(fd, F_GETFD), EBADF);
+	fclose(fp);
+	CHECK_FILE(path("st-r2"), "two\nthree\n");
+	unlink(outside);
+	CHECK_EQ(unlink(path("st-r1")), 0);
+	CHECK_EQ(unlink(path("st-r2")), 0);
+}
+
+/* fdopen of a shim descriptor: no dup, and fclose closes it. */
+static void stdio_fdopen(void)
+{
+	char line[64] = "";
+	FILE *fp;
+	int fd;
+
+	fd = open(path("st-fd"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	CHECK_EQ(write(fd, "head\n", 5), 5);
+	fp = fdopen(fd, "r+");
+	CHECK(fp, "fdopen r+: %s", strerror(errno));
+	if (!fp)
+		return;
+	CHECK_EQ(fileno(fp), fd);
+	CHECK_EQ(fwrite("tail\n", 1, 5, fp), 5);	/* at the descriptor's 5 */
+	CHECK_EQ(fclose(fp), 0);
+	CHECK_ERR(fcntl(fd, F_GETFD), EBADF);	/* fclose closed it */
+	CHECK_FILE(path("st-fd"), "head\ntail\n");
+
+	fd = open(path("st-fd"), O_RDONLY);
+	CHECK_STREAM_ERR(fdopen(fd, "w"), EINVAL);	/* the access mode says no */
+	CHECK_STREAM_ERR(fdopen(fd, "r+"), EINVAL);
+	CHECK_STREAM_ERR(fdopen(fd, "q"), EINVAL);
+	fp = fdopen(fd, "rb");
+	CHECK(fp, "fdopen rb: %s", strerror(errno));
+	if (fp) {
+		CHECK(fgets(line, sizeof(line), fp) && !strcmp(line, "head\n"),
+		      "fdopen rb read '%s'", line);
+		CHECK_EQ(fclose(fp), 0);
+	}
+
+	/* "a" sets O_APPEND on the descriptor, as glibc's fdopen does. */
+	fd = open(path("st-fd"), O_WRONLY);
+	fp = fdopen(fd, "a");
+	CHECK(fp, "fdopen a: %s", strerror(errno));
+	if (!fp)
+		return;
+	CHECK(fcntl(fd, F_GETFL) & O_APPEND, "fdopen \"a\" set O_APPEND");
+	CHECK_EQ(ftell(fp), 10);
+	fputs("more\n", fp);
+	CHECK_EQ(fclose(fp), 0);
+	CHECK_FILE(path("st-fd"), "head\ntail\nmore\n");
+	CHECK_EQ(unlink(path("st-fd")), 0);
+}
+
+static void stdio_errors(void)
+{
+	char *none = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	FILE *fp;
+
+	CHECK_STREAM_ERR(fopen(path("st-none"), "r"), ENOENT);
+	CHECK_STREAM_ERR(fopen(path("st-none"), "r+"), ENOENT);
+	CHECK_STREAM_ERR(fopen64(path("st-none"), "rb"), ENOENT);
+	CHECK_STREAM_ERR(fopen(path("st-none"), ""), EINVAL);
+	CHECK_STREAM_ERR(fopen(path("st-none"), "+w"), EINVAL);
+	CHECK_STREAM_ERR(fopen(path("st-none"), "w,ccs=UTF-8"), EINVAL);
+#ifndef __SANITIZE_ADDRESS__	/* ASan's fopen reads the path first */
+	CHECK_STREAM_ERR(fopen((const char *)none, "r"), EFAULT);
+#endif
+	CHECK_ERR(stat(path("st-none"), &(struct stat){ 0 }), ENOENT);
+
+	fp = fopen(path("st-x"), "wxe");	/* 'x': O_EXCL; 'e': O_CLOEXEC */
+	CHECK(fp, "fopen wx: %s", strerror(errno));
+	if (fp) {
+		CHECK_EQ(fcntl(fileno(fp), F_GETFD), FD_CLOEXEC);
+		CHECK_EQ(fclose(fp), 0);
+	}
+	CHECK_STREAM_ERR(fopen(path("st-x"), "wx"), EEXIST);
+	CHECK_STREAM_ERR(fopen64(path("st-x"), "a+x"), EEXIST);
+	fp = fopen(path("st-x"), "w+bm");	/* 'b' and 'm' ignored */
+	CHECK(fp, "fopen w+bm: %s", strerror(errno));
+	if (fp) {
+		CHECK_EQ(fcntl(fileno(fp), F_GETFD), 0);
+		CHECK_EQ(fcntl(fileno(fp), F_GETFL) & O_ACCMODE, O_RDWR);
+		CHECK_EQ(fclose(fp), 0);
+	}
+	CHECK_EQ(unlink(path("st-x")), 0);
+	munmap(none, PG);
+}
+
+/* Outside the directory, libc's own streams. */
+static void stdio_outside(const char *outside)
+{
+	FILE *fp = fopen(outside, "w");
+	struct stat st;
+
+	CHECK(fp, "fopen %s: %s", outside, strerror(errno));
+	if (!fp)
+		return;
+	CHECK_EQ(fputs("plain\n", fp), 1);
+	CHECK_EQ(fclose(fp), 0);
+	/* On disk, past the shim. */
+	CHECK(raw_stat(outside, &st) == 0 && st.st_size == 6,
+	      "%s on disk: size %lld", outside, (long long)st.st_size);
+	fp = fopen(outside, "r");
+	CHECK(fp && fileno(fp) >= 0, "fopen r outside");
+	if (fp)
+		fclose(fp);
+	CHECK_EQ(unlink(outside), 0);
+}
+
+/*
+ * stdio: see the file comment.  "stdio-keep" is left written through a
+ * stream that is never closed, for test_preload.sh to find on disk after
+ * exit (dir backend).
+ */
+static void test_stdio(void)
+{
+	const char *mode_null = NULL;
+	char outside[64];
+	FILE *fp;
+
+	snprintf(outside, sizeof(outside), "/tmp/preload_calls_stdio.%d",
+		 (int)getpid());
+	stdio_write_read();
+	stdio_coherence();
+	stdio_append();
+	stdio_large();
+	stdio_freopen(outside);
+	stdio_fdopen();
+	stdio_errors();
+	stdio_outside(outside);
+
+	fp = fopen(path("stdio-keep"), "w");
+	CHECK(fp, "fopen stdio-keep: %s", strerror(errno));
+	if (fp)
+		CHECK_EQ(fprintf(fp, "never closed %d\n", 7), 15);
+	/* Last: glibc's own fopen (and ASan's) crashes on a NULL mode. */
+#ifndef __SANITIZE_ADDRESS__
+	CHECK_STREAM_ERR(fopen(path("st-none"), mode_null), EINVAL);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
@@ -620,6 +1048,7 @@ int main(int argc, char **argv)
 		test_fork();
 	test_attr();
 	test_link();
+	test_stdio();
 	if (memory_backend())
 		CHECK_EQ(entries_on_disk(), 0);
 	if (!test_failures)

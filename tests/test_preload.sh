@@ -17,7 +17,8 @@
 #     reported, not judged (it is the seed's deadlock);
 #  3. coreutils: cp and dd write into the directory (nothing reaches the
 #     disk), cat does not see a real file placed there, and cp/cat/dd on
-#     paths outside it pass through intact;
+#     paths outside it pass through intact; awk writes a file with stdio
+#     (fopen) and reads it back with open/read in the same process;
 #  4. sqlite3: a rollback-journal and a WAL database built, changed and
 #     checked in one sqlite3 process;
 #  5. fio: psync, pvsync2 and mmap engines, verify=crc32c, --thread (so
@@ -26,8 +27,9 @@
 # reading what another process wrote, a second sqlite3 process, fio's
 # default fork mode; preload_calls' mode, owner and times on the backing
 # file, cp -p, touch -d and chmod seen on disk; a file written through a
-# second hard link, on disk under both names; ln then cat) are part 6, on
-# the "dir" backend.
+# second hard link, on disk under both names; ln then cat; a stdio stream
+# never closed, on disk after exit; awk appending to a file the cache
+# holds; tee and sort through stdio) are part 6, on the "dir" backend.
 #
 # Exit 0 pass, 1 fail, 77 skip (the shim cannot be preloaded here, or the
 # dir-backend part was skipped and everything else passed).
@@ -155,6 +157,19 @@ run cat "$TMP/src" >"$TMP/cat.plain" && cmp "$TMP/src" "$TMP/cat.plain" ||
 run dd if="$TMP/src" of="$TMP/dd.plain" bs=1M 2>/dev/null &&
 	cmp "$TMP/src" "$TMP/dd.plain" || fail "dd outside the directory"
 
+# stdio: awk writes with fopen (print > and print >>) and reads with open
+# and read (getline <), in one process, so the stream and the descriptor
+# must agree; with the memory backend nothing reaches the disk.
+AWK=$(command -v mawk || command -v awk)
+awk_prog='{ print > F } END { close(F); while ((getline l < F) > 0) n++; print n + 0
+	print "appended" >> F; close(F); while ((getline l < F) > 0) k++; print k + 0 }'
+seq 1 2000 >"$TMP/lines"
+echo "== $AWK: print > and >> (fopen), then getline < (open) of the same file"
+got=$(run "$AWK" -v F="$DIR/awk.out" "$awk_prog" "$TMP/lines" | tr '\n' ' ')
+[ "$got" = "2000 2001 " ] || fail "awk: read back '$got', want '2000 2001 '"
+[ "$(on_disk)" -eq 0 ] || [ "$PCACHE_PRELOAD_BACKEND" = dir ] ||
+	fail "awk: the file reached the disk, not the cache"
+
 # 4. sqlite3
 if command -v sqlite3 >/dev/null 2>&1; then
 	for mode in delete wal; do
@@ -244,6 +259,23 @@ if run PCACHE_PRELOAD_BACKEND=dir cp /dev/null "$DIR/probe" \
 	# ln through the shim, then cat of the new name.
 	run $D ln "$DIR/link-keep" "$DIR/link-ln" && [ "$(run $D cat "$DIR/link-ln")" = "kept+both" ] ||
 		fail "dir: ln then cat"
+	echo "== the dir backend: stdio"
+	# preload_calls left stdio-keep written through a stream never closed.
+	got=$(cat "$DIR/stdio-keep" 2>&1)
+	[ "$got" = "never closed 7" ] ||
+		fail "dir: stdio-keep on disk after exit: '$got'"
+	# awk again: the cache now holds the file when awk appends to it, so an
+	# append past the cache would leave the second getline loop stale.
+	got=$(run $D "$AWK" -v F="$DIR/awk.out" "$awk_prog" "$TMP/lines" | tr '\n' ' ')
+	[ "$got" = "2000 2001 " ] || fail "dir: awk read back '$got', want '2000 2001 '"
+	{ cat "$TMP/lines"; echo appended; } | cmp - "$DIR/awk.out" ||
+		fail "dir: awk.out on disk"
+	# tee writes with fopen; sort reads with open and fdopen.
+	run $D tee "$DIR/tee.out" <"$TMP/lines" >/dev/null &&
+		cmp "$TMP/lines" "$DIR/tee.out" || fail "dir: tee into the directory"
+	sort "$TMP/lines" >"$TMP/sorted.want"
+	run $D sort "$DIR/tee.out" >"$TMP/sorted" &&
+		cmp "$TMP/sorted.want" "$TMP/sorted" || fail "dir: sort of a file in the directory"
 	# cp -p keeps mode and times (to the nanosecond) after cp exits.
 	head -c 200000 /dev/urandom >"$TMP/psrc"
 	chmod 0751 "$TMP/psrc"
