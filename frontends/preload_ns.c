@@ -536,14 +536,15 @@ PRELOAD_API int unlinkat(int dirfd, const char *path, int flags)
 	return r != NOT_OURS ? r : REAL(unlinkat)(dirfd, path, flags);
 }
 
-/* See the comment at the top. */
-static int rename_common(int olddirfd, const char *oldpath, int newdirfd,
-			 const char *newpath, unsigned int flags)
+/*
+ * The two paths of rename or link: 0 with both ours (their names in
+ * @oldname, @newname), NOT_OURS with neither, else -1 with errno: EXDEV
+ * for one of each, as between file systems, or the path's error.
+ */
+static int two_names(int olddirfd, const char *oldpath, char *oldname,
+		     int newdirfd, const char *newpath, char *newname)
 {
-	char oldname[PRELOAD_NAME_MAX], newname[PRELOAD_NAME_MAX];
-	int o = preload_path(olddirfd, oldpath, oldname);
-	struct pcache *pc;
-	int n, err;
+	int o = preload_path(olddirfd, oldpath, oldname), n;
 
 	if (o < 0)
 		return (int)preload_ret(o);
@@ -554,6 +555,20 @@ static int rename_common(int olddirfd, const char *oldpath, int newdirfd,
 		return NOT_OURS;
 	if (!o || !n)
 		return (int)preload_ret(-EXDEV);
+	return 0;
+}
+
+/* See the comment at the top. */
+static int rename_common(int olddirfd, const char *oldpath, int newdirfd,
+			 const char *newpath, unsigned int flags)
+{
+	char oldname[PRELOAD_NAME_MAX], newname[PRELOAD_NAME_MAX];
+	int r = two_names(olddirfd, oldpath, oldname, newdirfd, newpath, newname);
+	struct pcache *pc;
+	int err;
+
+	if (r)
+		return r;
 	if (flags)
 		return (int)preload_ret(-EINVAL);
 	pc = preload_cache(&err);
@@ -592,19 +607,12 @@ static int link_common(int olddirfd, const char *oldpath, int newdirfd,
 		       const char *newpath, int flags)
 {
 	char oldname[PRELOAD_NAME_MAX], newname[PRELOAD_NAME_MAX];
-	int o = preload_path(olddirfd, oldpath, oldname);
+	int r = two_names(olddirfd, oldpath, oldname, newdirfd, newpath, newname);
 	struct pcache *pc;
-	int n, err;
+	int err;
 
-	if (o < 0)
-		return (int)preload_ret(o);
-	n = preload_path(newdirfd, newpath, newname);
-	if (n < 0)
-		return (int)preload_ret(n);
-	if (!o && !n)
-		return NOT_OURS;
-	if (!o || !n)
-		return (int)preload_ret(-EXDEV);
+	if (r)
+		return r;
 	if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
 		return (int)preload_ret(-EINVAL);
 	if ((flags & AT_SYMLINK_FOLLOW) && !preload_files_private())
