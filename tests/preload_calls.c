@@ -68,6 +68,14 @@
 
 #include "harness.h"
 
+/*
+ * ASan's and TSan's fopen interceptors read the path and the mode before
+ * the shim sees them, and crash on a bad one: those two cases are left out.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_FOPEN "the sanitizer's fopen reads its arguments first"
+#endif
+
 #define PG 4096
 
 static char dir[1024];
@@ -947,8 +955,10 @@ static void stdio_errors(void)
 	CHECK_STREAM_ERR(fopen(path("st-none"), ""), EINVAL);
 	CHECK_STREAM_ERR(fopen(path("st-none"), "+w"), EINVAL);
 	CHECK_STREAM_ERR(fopen(path("st-none"), "w,ccs=UTF-8"), EINVAL);
-#ifndef __SANITIZE_ADDRESS__	/* ASan's fopen reads the path first */
+#ifndef SANITIZER_FOPEN
 	CHECK_STREAM_ERR(fopen((const char *)none, "r"), EFAULT);
+#else
+	printf("preload_calls: fopen of a bad path not run: %s\n", SANITIZER_FOPEN);
 #endif
 	CHECK_ERR(stat(path("st-none"), &(struct stat){ 0 }), ENOENT);
 
@@ -1018,9 +1028,12 @@ static void test_stdio(void)
 	CHECK(fp, "fopen stdio-keep: %s", strerror(errno));
 	if (fp)
 		CHECK_EQ(fprintf(fp, "never closed %d\n", 7), 15);
-	/* Last: glibc's own fopen (and ASan's) crashes on a NULL mode. */
-#ifndef __SANITIZE_ADDRESS__
+	/* Last: glibc's own fopen crashes on a NULL mode. */
+#ifndef SANITIZER_FOPEN
 	CHECK_STREAM_ERR(fopen(path("st-none"), mode_null), EINVAL);
+#else
+	(void)mode_null;
+	printf("preload_calls: fopen with a NULL mode not run: %s\n", SANITIZER_FOPEN);
 #endif
 }
 
