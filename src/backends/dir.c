@@ -473,7 +473,11 @@ static void release_chunk(struct inode *inode, uint64_t c)
 	}
 }
 
-/* Every chunk: given back, and forgotten (failed ones too: space may be free now). */
+/*
+ * Every chunk: given back, and forgotten.  Failed ones too: a fallocate
+ * that fails with ENOSPC may keep what it allocated before it ran out (ext4
+ * does), and their space may be free by the next write.
+ */
 static void resv_release(struct inode *inode)
 {
 	struct dir_inode *di = DI(inode);
@@ -483,11 +487,12 @@ static void resv_release(struct inode *inode)
 
 	while ((n = radix_gang_lookup(&di->resv, items, indices, 0, 16))) {
 		for (unsigned int k = 0; k < n; k++) {
-			uint64_t ok = ((struct resv_word *)items[k])->ok;
+			struct resv_word *w = items[k];
+			uint64_t any = w->ok | w->failed;
 
 			kfree(radix_delete(&di->resv, indices[k]));
 			for (unsigned int b = 0; b < RESV_BITS; b++)
-				if (ok >> b & 1)
+				if (any >> b & 1)
 					release_chunk(inode, indices[k] * RESV_BITS + b);
 		}
 	}
@@ -766,9 +771,6 @@ static int dir_trim_to(struct inode *inode, loff_t size)
 	struct dir_sb *sb = DSB(inode->i_sb);
 	int err = 0;
 
-	/* The chunk @size cuts keeps its blocks below @size: give back the unused. */
-	if (sb->resv_size && resv_test(di, (uint64_t)size / (uint64_t)sb->resv_size))
-		release_chunk(inode, (uint64_t)size / (uint64_t)sb->resv_size);
 	forget_extents(di);
 	pthread_mutex_lock(&di->size_lock);
 	if (size > disk_size(di)) {
@@ -778,6 +780,19 @@ static int dir_trim_to(struct inode *inode, loff_t size)
 		else
 			disk_size_raise(di, size);
 	}
+	pthread_mutex_unlock(&di->size_lock);
+	/*
+	 * The chunk @size cuts keeps its blocks below @size: give back the
+	 * unused (of a failed reservation too, see resv_release).  After the
+	 * grow: ext4 ignores a punch past the backing file's end.
+	 */
+	if (!err && sb->resv_size) {
+		uint64_t c = (uint64_t)size / (uint64_t)sb->resv_size;
+
+		if (resv_test(di, c) || resv_failed(di, c))
+			release_chunk(inode, c);
+	}
+	pthread_mutex_lock(&di->size_lock);
 	if (!err && (size < disk_size(di) ||
 		     __atomic_load_n(&di->alloc_end, __ATOMIC_RELAXED) >
 		     round_up_to(size, sb->fs_block))) {
@@ -1330,8 +1345,6 @@ static int dir_sync(struct inode *inode, int datasync)
 	loff_t isize = i_size_read(inode);
 	int err = 0;
 
-	if (locked && di->resv.count)
-		resv_release(inode);
 	/*
 	 * An append written back whole may still end in a hole: the size too.
 	 * Only ever up (size_lock: the flusher may have written past @isize).
@@ -1344,6 +1357,15 @@ static int dir_sync(struct inode *inode, int datasync)
 		else
 			disk_size_raise(di, isize);
 	}
+	pthread_mutex_unlock(&di->size_lock);
+	/*
+	 * After the size: ext4 ignores a punch past the backing file's end
+	 * (it returns 0 and frees nothing), and resv_release punches up to
+	 * i_size.
+	 */
+	if (!err && locked && di->resv.count)
+		resv_release(inode);
+	pthread_mutex_lock(&di->size_lock);
 	/*
 	 * Blocks reserved past EOF: a truncate to the backing file's own size
 	 * frees them (see dir_trim_to).  Under i_rwsem the file is i_size long
