@@ -229,6 +229,17 @@ static void sync_at_exit(int fd, struct preload_file *file)
 		pcache_fsync(pfd);
 }
 
+void preload_before_exec(void)
+{
+	struct pcache *pc = __atomic_load_n(&cache, __ATOMIC_ACQUIRE);
+	int err;
+
+	if (!pc || !strcmp(backend_name, "memory"))
+		return;
+	err = pcache_sync(pc);
+	preload_debug("exec: cache written back (%d)", err);
+}
+
 /*
  * At exit everything dirty is written back, open files or not
  * (pcache_sync).  The cache is torn down only if nothing is open or mapped,

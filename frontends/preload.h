@@ -100,6 +100,8 @@ struct pcache *preload_cache(int *err);
 /* Bumped in a fork child: files of an older epoch belong to the parent. */
 extern unsigned int preload_epoch;
 void preload_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An exec is coming: write the cache back, if this process has one (preload_exec.c). */
+void preload_before_exec(void);
 
 /* preload_fdtable.c */
 struct preload_file {

@@ -1037,15 +1037,44 @@ static void test_stdio(void)
 #endif
 }
 
+/*
+ * preload_calls DIR execl|execlp|execle: write "<how>-kept" to DIR/<how>
+ * with write(2), leave it dirty in the cache, and exec cat on it: cat (a
+ * new image, with a cache of its own) must print it.  test_preload.sh
+ * checks what cat printed.
+ */
+static int test_exec(const char *how)
+{
+	char buf[64];
+	int fd, n;
+
+	n = snprintf(buf, sizeof(buf), "%s-kept\n", how);
+	fd = open(path(how), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd)) {
+		perror("preload_calls exec: write");
+		return 1;
+	}
+	if (!strcmp(how, "execl"))
+		execl("/bin/cat", "cat", path(how), (char *)NULL);
+	else if (!strcmp(how, "execlp"))
+		execlp("cat", "cat", path(how), (char *)NULL);
+	else if (!strcmp(how, "execle"))
+		execle("/bin/cat", "cat", path(how), (char *)NULL, environ);
+	perror("preload_calls exec");
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s DIR [execl|execlp|execle]\n", argv[0]);
 		return 2;
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	if (argc == 3)
+		return test_exec(argv[2]);
 
 	fd = open("/dev/null", O_RDONLY);	/* not ours: passes through */
 	CHECK(fd >= 0, "open /dev/null: %s", strerror(errno));

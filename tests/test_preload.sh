@@ -259,6 +259,15 @@ if run PCACHE_PRELOAD_BACKEND=dir cp /dev/null "$DIR/probe" \
 	# ln through the shim, then cat of the new name.
 	run $D ln "$DIR/link-keep" "$DIR/link-ln" && [ "$(run $D cat "$DIR/link-ln")" = "kept+both" ] ||
 		fail "dir: ln then cat"
+	echo "== the dir backend: exec"
+	# The shell writes a file itself, then execs cat (its last command):
+	# the cache is written back before the exec, so cat reads it.
+	got=$(run $D sh -c "echo exec-kept > '$DIR/ex'; cat '$DIR/ex'")
+	[ "$got" = exec-kept ] || fail "dir: sh writes then execs cat: cat read '$got'"
+	for how in execl execlp execle; do
+		got=$(run $D "$BUILD/tests/preload_calls" "$DIR" $how)
+		[ "$got" = $how-kept ] || fail "dir: $how: cat read '$got'"
+	done
 	echo "== the dir backend: stdio"
 	# preload_calls left stdio-keep written through a stream never closed.
 	got=$(cat "$DIR/stdio-keep" 2>&1)

@@ -1,0 +1,147 @@
+/*
+ * preload_exec.c - the exec family: the cache is written back first.
+ *
+ * A new program image cannot reach this process's cache, so what the
+ * program wrote and the cache still holds dirty would go with the old
+ * image - where the kernel's page cache would have kept it.  The shell
+ * does this all the time: `sh -c "echo x > f; cat f"` writes f itself and
+ * then execs cat.  So before an exec the cache is written back to the
+ * backing files (pcache_sync), which the new image then reads.
+ *
+ *  - Only the process that made the cache does it: a fork child has none
+ *    (preload.c drops it), so fork-then-exec writes back nothing; the
+ *    parent's data reaches the files by its flusher, its fsync or its exit.
+ *  - stdio buffers are not flushed: exec never flushes them.
+ *  - If the exec fails, the program goes on with its cache written back,
+ *    nothing else changed.
+ *  - The memory backend has nowhere to write: its files end with the image.
+ *
+ * execl, execlp and execle gather their arguments and go to execv, execvp
+ * and execve: glibc's own calls between them are internal, so each entry
+ * point is interposed.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+int execvpe(const char *file, char *const argv[], char *const envp[]);
+int execveat(int dirfd, const char *path, char *const argv[],
+	     char *const envp[], int flags);
+
+PRELOAD_API int execve(const char *path, char *const argv[], char *const envp[])
+{
+	preload_before_exec();
+	return REAL(execve)(path, argv, envp);
+}
+
+PRELOAD_API int execv(const char *path, char *const argv[])
+{
+	preload_before_exec();
+	return REAL(execv)(path, argv);
+}
+
+PRELOAD_API int execvp(const char *file, char *const argv[])
+{
+	preload_before_exec();
+	return REAL(execvp)(file, argv);
+}
+
+PRELOAD_API int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	preload_before_exec();
+	return REAL(execvpe)(file, argv, envp);
+}
+
+PRELOAD_API int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	preload_before_exec();
+	return REAL(fexecve)(fd, argv, envp);
+}
+
+PRELOAD_API int execveat(int dirfd, const char *path, char *const argv[],
+			 char *const envp[], int flags)
+{
+	preload_before_exec();
+	return REAL(execveat)(dirfd, path, argv, envp, flags);
+}
+
+/*
+ * The arguments of an execl-style call, NULL-terminated, in a malloc'd
+ * array; *@envp gets the pointer after the NULL if asked (execle).  NULL
+ * (ENOMEM) if there is no memory.
+ */
+static char **gather(const char *arg0, va_list ap, char *const **envp)
+{
+	size_t n = 1, i;
+	va_list count;
+	char **argv;
+
+	va_copy(count, ap);
+	if (arg0)
+		while (va_arg(count, char *))
+			n++;
+	va_end(count);
+	argv = malloc((n + 1) * sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = (char *)arg0;
+	for (i = 1; arg0 && i < n; i++)
+		argv[i] = va_arg(ap, char *);
+	argv[arg0 ? n : 0] = NULL;
+	if (arg0)
+		(void)va_arg(ap, char *);	/* the NULL */
+	if (envp)
+		*envp = va_arg(ap, char *const *);
+	return argv;
+}
+
+PRELOAD_API int execl(const char *path, const char *arg, ...)
+{
+	char **argv;
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	argv = gather(arg, ap, NULL);
+	va_end(ap);
+	if (!argv)
+		return (int)preload_ret(-ENOMEM);
+	r = execv(path, argv);
+	free(argv);
+	return r;
+}
+
+PRELOAD_API int execlp(const char *file, const char *arg, ...)
+{
+	char **argv;
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	argv = gather(arg, ap, NULL);
+	va_end(ap);
+	if (!argv)
+		return (int)preload_ret(-ENOMEM);
+	r = execvp(file, argv);
+	free(argv);
+	return r;
+}
+
+PRELOAD_API int execle(const char *path, const char *arg, ...)
+{
+	char *const *envp = NULL;
+	char **argv;
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	argv = gather(arg, ap, &envp);
+	va_end(ap);
+	if (!argv)
+		return (int)preload_ret(-ENOMEM);
+	r = execve(path, argv, envp);
+	free(argv);
+	return r;
+}
