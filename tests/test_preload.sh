@@ -29,7 +29,8 @@
 # file, cp -p, touch -d and chmod seen on disk; a file written through a
 # second hard link, on disk under both names; ln then cat; a stdio stream
 # never closed, on disk after exit; awk appending to a file the cache
-# holds; tee and sort through stdio) are part 6, on the "dir" backend.
+# holds; tee and sort through stdio; a file written then an exec of cat,
+# from sh and from execl/execlp/execle) are part 6, on the "dir" backend.
 #
 # Exit 0 pass, 1 fail, 77 skip (the shim cannot be preloaded here, or the
 # dir-backend part was skipped and everything else passed).
