@@ -63,6 +63,7 @@ static bool debug;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pcache *cache;
+static pid_t cache_pid;		/* the process that made it */
 static int cache_err;			/* sticky: pcache_create failed */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -113,6 +114,8 @@ static uint64_t parse_size(const char *s)
 
 static void preload_atfork_prepare(void)
 {
+	/* Before any lock: the child may exec a program that reads the files. */
+	preload_before_exec();
 	pthread_mutex_lock(&cache_lock);
 	preload_fdtable_atfork_prepare();
 	preload_stdio_atfork_prepare();
@@ -210,6 +213,7 @@ struct pcache *preload_cache(int *err)
 	}
 	preload_debug("cache made: backend %s, strategy %s", backend_name,
 		      pcache_strategy_name(cfg.write_strategy));
+	cache_pid = getpid();
 	__atomic_store_n(&cache, pc, __ATOMIC_RELEASE);
 out_unlock:
 	pthread_mutex_unlock(&cache_lock);
@@ -229,15 +233,30 @@ static void sync_at_exit(int fd, struct preload_file *file)
 		pcache_fsync(pfd);
 }
 
+/*
+ * Another program may be about to read the files (exec, fork, spawn):
+ * write the cache back if anything in it is dirty.  A clean cache costs a
+ * statistics read, so a program that forks often pays only after writing.
+ */
 void preload_before_exec(void)
 {
 	struct pcache *pc = __atomic_load_n(&cache, __ATOMIC_ACQUIRE);
+	struct pcache_stats st;
 	int err;
 
 	if (!pc || !strcmp(backend_name, "memory"))
 		return;
+	/*
+	 * A vfork child shares our memory but not our descriptors (it may
+	 * have closed the backing files already, as Python's subprocess does):
+	 * writing back from it would record its EBADFs as our errors.
+	 */
+	if (getpid() != cache_pid)
+		return;
+	if (!pcache_stats(pc, &st) && !st.pages_dirty && !st.pages_writeback)
+		return;
 	err = pcache_sync(pc);
-	preload_debug("exec: cache written back (%d)", err);
+	preload_debug("exec or fork: cache written back (%d)", err);
 }
 
 /*

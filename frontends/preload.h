@@ -100,7 +100,10 @@ struct pcache *preload_cache(int *err);
 /* Bumped in a fork child: files of an older epoch belong to the parent. */
 extern unsigned int preload_epoch;
 void preload_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* An exec is coming: write the cache back, if this process has one (preload_exec.c). */
+/*
+ * An exec, fork or spawn is coming: write the cache back if this process
+ * has one and it is dirty (preload_exec.c, preload.c's fork handler).
+ */
 void preload_before_exec(void);
 
 /* preload_fdtable.c */

@@ -1,5 +1,5 @@
 /*
- * preload_exec.c - the exec family: the cache is written back first.
+ * preload_exec.c - exec and spawn: the cache is written back first.
  *
  * A new program image cannot reach this process's cache, so what the
  * program wrote and the cache still holds dirty would go with the old
@@ -9,8 +9,13 @@
  * backing files (pcache_sync), which the new image then reads.
  *
  *  - Only the process that made the cache does it: a fork child has none
- *    (preload.c drops it), so fork-then-exec writes back nothing; the
- *    parent's data reaches the files by its flusher, its fsync or its exit.
+ *    (preload.c drops it).  So for fork-then-exec the parent writes back
+ *    at fork (preload.c's fork handler), and for system, popen and
+ *    posix_spawn here, before the child starts.
+ *  - A clean cache is not synced again (preload_before_exec).
+ *  - vfork is served by fork (below), so it writes back at fork too.  A
+ *    child made with clone(CLONE_VM) past libc must not write back: it
+ *    shares our memory but not our descriptors (preload_before_exec).
  *  - stdio buffers are not flushed: exec never flushes them.
  *  - If the exec fails, the program goes on with its cache written back,
  *    nothing else changed.
@@ -20,7 +25,9 @@
  * and execve: glibc's own calls between them are internal, so each entry
  * point is interposed.
  */
+#include <spawn.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -144,4 +151,52 @@ PRELOAD_API int execle(const char *path, const char *arg, ...)
 	r = execve(path, argv, envp);
 	free(argv);
 	return r;
+}
+
+/*
+ * Spawning: glibc's system, popen and posix_spawn start the child with
+ * clone, which runs no fork handlers, so they write the cache back here.
+ */
+PRELOAD_API int system(const char *command)
+{
+	preload_before_exec();
+	return REAL(system)(command);
+}
+
+PRELOAD_API FILE *popen(const char *command, const char *type)
+{
+	preload_before_exec();
+	return REAL(popen)(command, type);
+}
+
+PRELOAD_API int posix_spawn(pid_t *pid, const char *path,
+			    const posix_spawn_file_actions_t *actions,
+			    const posix_spawnattr_t *attr, char *const argv[],
+			    char *const envp[])
+{
+	preload_before_exec();
+	return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
+}
+
+PRELOAD_API int posix_spawnp(pid_t *pid, const char *file,
+			     const posix_spawn_file_actions_t *actions,
+			     const posix_spawnattr_t *attr, char *const argv[],
+			     char *const envp[])
+{
+	preload_before_exec();
+	return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
+}
+
+/*
+ * vfork is fork here.  A vfork child shares our memory and runs no fork
+ * handlers, so the parent could not write the cache back before the child
+ * execs, and the child must not (see preload_before_exec).  POSIX allows
+ * vfork to be fork, and a wrapper cannot call the real vfork: the child
+ * would return through this function's frame, which the parent then
+ * reuses.  The cost is fork's page-table copy (dash and Python's
+ * subprocess use vfork for every command).
+ */
+PRELOAD_API pid_t vfork(void)
+{
+	return fork();
 }

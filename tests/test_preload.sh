@@ -263,8 +263,15 @@ if run PCACHE_PRELOAD_BACKEND=dir cp /dev/null "$DIR/probe" \
 	echo "== the dir backend: exec"
 	# The shell writes a file itself, then execs cat (its last command):
 	# the cache is written back before the exec, so cat reads it.
-	got=$(run $D sh -c "echo exec-kept > '$DIR/ex'; cat '$DIR/ex'")
+	got=$(run $D sh -c "echo exec-kept > '$DIR/ex'; exec cat '$DIR/ex'")
 	[ "$got" = exec-kept ] || fail "dir: sh writes then execs cat: cat read '$got'"
+	# And with a fork: the shell runs cat in a child (it is not the last
+	# command), so the shell writes back at fork.
+	got=$(run $D sh -c "echo fork-kept > '$DIR/fk'; cat '$DIR/fk'; true")
+	[ "$got" = fork-kept ] || fail "dir: sh writes then forks cat: cat read '$got'"
+	# And through system(3) (posix_spawn inside glibc: no fork handler).
+	got=$(run $D awk -v F="$DIR/sy" 'BEGIN { print "system-kept" > F; system("cat " F) }')
+	[ "$got" = system-kept ] || fail "dir: awk writes then system(cat): cat read '$got'"
 	for how in execl execlp execle; do
 		got=$(run $D "$BUILD/tests/preload_calls" "$DIR" $how)
 		[ "$got" = $how-kept ] || fail "dir: $how: cat read '$got'"
