@@ -104,36 +104,46 @@ static char **gather(const char *arg0, va_list ap, char *const **envp)
 	return argv;
 }
 
+enum exec_kind { EXEC_V, EXEC_VP, EXEC_VE };
+
+/* Run the gathered @argv as execv, execvp or execve would, then free it. */
+static int exec_gathered(enum exec_kind kind, const char *path, char **argv,
+			 char *const *envp)
+{
+	int r;
+
+	if (!argv)
+		return (int)preload_ret(-ENOMEM);
+	if (kind == EXEC_VP)
+		r = execvp(path, argv);
+	else if (kind == EXEC_VE)
+		r = execve(path, argv, envp);
+	else
+		r = execv(path, argv);
+	free(argv);
+	return r;
+}
+
 PRELOAD_API int execl(const char *path, const char *arg, ...)
 {
 	char **argv;
 	va_list ap;
-	int r;
 
 	va_start(ap, arg);
 	argv = gather(arg, ap, NULL);
 	va_end(ap);
-	if (!argv)
-		return (int)preload_ret(-ENOMEM);
-	r = execv(path, argv);
-	free(argv);
-	return r;
+	return exec_gathered(EXEC_V, path, argv, NULL);
 }
 
 PRELOAD_API int execlp(const char *file, const char *arg, ...)
 {
 	char **argv;
 	va_list ap;
-	int r;
 
 	va_start(ap, arg);
 	argv = gather(arg, ap, NULL);
 	va_end(ap);
-	if (!argv)
-		return (int)preload_ret(-ENOMEM);
-	r = execvp(file, argv);
-	free(argv);
-	return r;
+	return exec_gathered(EXEC_VP, file, argv, NULL);
 }
 
 PRELOAD_API int execle(const char *path, const char *arg, ...)
@@ -141,16 +151,11 @@ PRELOAD_API int execle(const char *path, const char *arg, ...)
 	char *const *envp = NULL;
 	char **argv;
 	va_list ap;
-	int r;
 
 	va_start(ap, arg);
 	argv = gather(arg, ap, &envp);
 	va_end(ap);
-	if (!argv)
-		return (int)preload_ret(-ENOMEM);
-	r = execve(path, argv, envp);
-	free(argv);
-	return r;
+	return exec_gathered(EXEC_VE, path, argv, envp);
 }
 
 /*
