@@ -8,18 +8,21 @@
  *	preload.c		set-up: environment, the cache, fork, exit
  *	preload_fdtable.c	descriptor numbers -> pcache files; live views
  *	preload_path.c		which paths are ours, and their pcache names
- *	preload_ns.c		path calls: open, stat, unlink, rename, access
+ *	preload_ns.c		path calls: open, stat, unlink, rename, link, access
  *	preload_io.c		descriptor calls: read, write, lseek, fcntl, dup
  *	preload_attr.c		mode, owner and times: chmod, chown, utimensat
  *	preload_mmap.c		mmap, munmap, msync, madvise
  *	preload_stdio.c		fopen, freopen, fdopen: cookie streams
+ *	preload_exec.c		exec, vfork, system, popen, posix_spawn: write back first
  *	preload_libc.c		libc for the library objects inside the shim
  *	preload.syms		the interposed symbols (exports and renames)
  *
  * DESCRIPTORS
  *
  * A pcache file opened through the shim owns a real kernel descriptor: an
- * O_PATH | O_CLOEXEC open of /dev/null.  The program sees that number, so
+ * O_PATH | O_CLOEXEC open of /dev/null, or with a backend of real files
+ * an open of the backing file itself, used only for POSIX record locks
+ * (preload_open_name).  The program sees that number, so
  * it can never collide with a descriptor the kernel hands out, and dup,
  * dup2, dup3 and F_DUPFD make more real numbers the same way.  The table
  * (preload_fdtable.c) maps a number to a struct preload_file, which holds
